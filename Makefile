@@ -1,0 +1,48 @@
+# caddy-ajp: the two commands are `make demo` and `make test`.
+SHELL := /bin/sh
+GO ?= go
+CADDY_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/caddyserver/caddy/v2)
+SOURCES := $(shell find . -name '*.go' -not -path './.demo/*' -not -path './.bench/*') go.mod go.sum
+CADDY := bin/caddy
+# xcaddy asks the module proxy for our module before it uses the local
+# replacement; a proxy that answers 403 instead of 404 for an unknown module
+# would stop the build, so the lookup ends with `off` instead of an error.
+XCADDY_GOPROXY := $(shell $(GO) env GOPROXY | sed -e 's/,direct$$//' -e 's/,off$$//' -e 's/|off$$//')|off
+
+.PHONY: test demo deps build vet unit fuzz bench clean
+
+## test: every test, including those against real Tomcat and the xcaddy-built Caddy
+test: deps $(CADDY)
+	$(GO) vet ./...
+	CADDY_BINARY=$(CURDIR)/$(CADDY) $(GO) test -count=1 -timeout 25m ./...
+
+## demo: Tomcat with the sample app behind Caddy on https://localhost:8443 (Ctrl-C stops it)
+demo: deps $(CADDY)
+	$(GO) run ./internal/cmd/ajpdemo -caddy $(CURDIR)/$(CADDY)
+
+## build: Caddy with every caddy-ajp module, as users build it with xcaddy
+build: $(CADDY)
+
+$(CADDY): $(SOURCES)
+	@mkdir -p bin
+	GOPROXY='$(XCADDY_GOPROXY)' $(GO) tool xcaddy build $(CADDY_VERSION) --with github.com/caddy-ajp/caddy-ajp=. --output $(CADDY)
+
+deps:
+	@./scripts/deps.sh
+
+vet:
+	gofmt -l . | (! grep .) && $(GO) vet ./...
+
+## unit: the fast tests only (no Tomcat, no Caddy binary)
+unit:
+	$(GO) test -short -count=1 ./...
+
+## fuzz: run every fuzz target of the AJP decoder for FUZZTIME each
+FUZZTIME ?= 30s
+fuzz:
+	@for f in $$($(GO) test -list '^Fuzz' ./ajptransport | grep ^Fuzz); do \
+		echo "== $$f"; $(GO) test ./ajptransport -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+
+clean:
+	rm -rf bin .demo .bench

@@ -1,0 +1,212 @@
+package ajptransport
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"net/textproto"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// ParsePacketHeader checks the four bytes that start every packet from the
+// container ('A' 'B' length) and returns the payload length. maxPacket is
+// the connector's packet size.
+func ParsePacketHeader(hdr []byte, maxPacket int) (int, error) {
+	if len(hdr) < packetHeaderLen {
+		return 0, fmt.Errorf("%w: short packet header", ErrProtocol)
+	}
+	if hdr[0] != prefixFromServer1 || hdr[1] != prefixFromServer2 {
+		return 0, fmt.Errorf("%w: bad packet prefix %#02x %#02x (is this an AJP port?)", ErrProtocol, hdr[0], hdr[1])
+	}
+	n := int(binary.BigEndian.Uint16(hdr[2:]))
+	if n == 0 {
+		return 0, fmt.Errorf("%w: empty packet", ErrProtocol)
+	}
+	if n > maxPacket-packetHeaderLen {
+		return 0, fmt.Errorf("%w: packet of %d bytes exceeds packet_size %d", ErrProtocol, n+packetHeaderLen, maxPacket)
+	}
+	return n, nil
+}
+
+// ResponseHead is the decoded SEND_HEADERS message.
+type ResponseHead struct {
+	Status        int
+	Header        http.Header
+	ContentLength int64 // -1 when absent
+}
+
+// ParseSendHeaders decodes a SEND_HEADERS payload (type byte included) into
+// head. Headers whose names are not valid HTTP field names are dropped (a
+// servlet can't use them to split the response); values have CR and LF
+// replaced later by the HTTP server.
+func ParseSendHeaders(p []byte, head *ResponseHead) error {
+	d := decoder{b: p}
+	if t := d.byte(); t != typeSendHeaders {
+		return fmt.Errorf("%w: expected SEND_HEADERS, got type %d", ErrProtocol, t)
+	}
+	head.Status = int(d.int())
+	d.skipString() // reason phrase: Tomcat sends the numeric code, nothing to keep
+	n := int(d.int())
+	if d.err != nil {
+		return d.err
+	}
+	if head.Status < 200 || head.Status > 999 {
+		return fmt.Errorf("%w: invalid status %d", ErrProtocol, head.Status)
+	}
+	if head.Header == nil {
+		head.Header = make(http.Header, n)
+	}
+	head.ContentLength = -1
+	for i := 0; i < n; i++ {
+		var name string
+		if len(d.b) >= 2 && d.b[0] == 0xA0 {
+			code := int(d.int())
+			idx := code - 0xA001
+			if idx < 0 || idx >= len(responseHeaderNames) {
+				return fmt.Errorf("%w: unknown response header code %#04x", ErrProtocol, code)
+			}
+			name = responseHeaderNames[idx]
+		} else {
+			raw, ok := d.bytes()
+			if !ok {
+				return d.errOr("null header name")
+			}
+			if !httpguts.ValidHeaderFieldName(string(raw)) {
+				d.skipString()
+				continue
+			}
+			name = textproto.CanonicalMIMEHeaderKey(string(raw))
+		}
+		raw, _ := d.bytes() // a null value reads as empty
+		if d.err != nil {
+			return d.err
+		}
+		value := string(raw)
+		if name == "Content-Length" {
+			cl, ok := parseContentLength(raw)
+			if !ok {
+				return fmt.Errorf("%w: invalid Content-Length %q", ErrProtocol, value)
+			}
+			if head.ContentLength >= 0 && head.ContentLength != cl {
+				return fmt.Errorf("%w: conflicting Content-Length headers", ErrProtocol)
+			}
+			if head.ContentLength >= 0 {
+				continue // identical duplicate
+			}
+			head.ContentLength = cl
+		}
+		head.Header[name] = append(head.Header[name], value)
+	}
+	return d.err
+}
+
+// ParseGetBodyChunk decodes GET_BODY_CHUNK and returns the requested size.
+func ParseGetBodyChunk(p []byte) (int, error) {
+	if len(p) != 3 || p[0] != typeGetBodyChunk {
+		return 0, fmt.Errorf("%w: malformed GET_BODY_CHUNK", ErrProtocol)
+	}
+	return int(binary.BigEndian.Uint16(p[1:])), nil
+}
+
+// ParseEndResponse decodes END_RESPONSE and returns its reuse flag. Tomcat
+// may add padding after the flag.
+func ParseEndResponse(p []byte) (bool, error) {
+	if len(p) < 2 || p[0] != typeEndResponse || p[1] > 1 {
+		return false, fmt.Errorf("%w: malformed END_RESPONSE", ErrProtocol)
+	}
+	return p[1] == 1, nil
+}
+
+// ParseBodyChunkLen decodes the start of SEND_BODY_CHUNK (type byte and
+// length) and checks the chunk fits in a payload of payloadLen bytes. Tomcat
+// adds one 0x00 after the data, which the caller skips.
+func ParseBodyChunkLen(p []byte, payloadLen int) (int, error) {
+	if len(p) < 3 || p[0] != typeSendBodyChunk {
+		return 0, fmt.Errorf("%w: malformed SEND_BODY_CHUNK", ErrProtocol)
+	}
+	n := int(binary.BigEndian.Uint16(p[1:]))
+	if n+3 > payloadLen {
+		return 0, fmt.Errorf("%w: body chunk of %d bytes overruns its packet of %d", ErrProtocol, n, payloadLen)
+	}
+	return n, nil
+}
+
+func parseContentLength(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// decoder reads AJP types from a payload; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: truncated message reading %s", ErrProtocol, what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) errOr(msg string) error {
+	if d.err != nil {
+		return d.err
+	}
+	return fmt.Errorf("%w: %s", ErrProtocol, msg)
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail("byte")
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) int() uint16 {
+	if len(d.b) < 2 {
+		d.fail("integer")
+		return 0
+	}
+	v := binary.BigEndian.Uint16(d.b)
+	d.b = d.b[2:]
+	return v
+}
+
+// bytes reads a string; ok is false for the null string or on error.
+func (d *decoder) bytes() (b []byte, ok bool) {
+	n := int(d.int())
+	if d.err != nil {
+		return nil, false
+	}
+	if n == nullStringLen {
+		return nil, false
+	}
+	if len(d.b) < n+1 {
+		d.fail("string")
+		return nil, false
+	}
+	if d.b[n] != 0 {
+		d.err = fmt.Errorf("%w: string not NUL-terminated", ErrProtocol)
+		d.b = nil
+		return nil, false
+	}
+	b = d.b[:n]
+	d.b = d.b[n+1:]
+	return b, true
+}
+
+func (d *decoder) skipString() { d.bytes() }

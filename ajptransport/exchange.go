@@ -1,0 +1,546 @@
+package ajptransport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.uber.org/zap"
+)
+
+// errSecretRejected is what Tomcat's 403-and-close after a FORWARD_REQUEST
+// means: the secret did not match, or it refused a request attribute.
+var errSecretRejected = errors.New("Tomcat refused the request with 403 and closed the connection: " +
+	"the AJP secret does not match the connector's `secret`, or a request_attribute is not allowed " +
+	"by its allowedRequestAttributesPattern")
+
+// errClientBody marks a failure to read the request body from the client.
+// It wraps context.Canceled so reverse_proxy neither retries the request
+// nor counts the failure against the backend: the client went away.
+var errClientBody = fmt.Errorf("reading the request body from the client: %w", context.Canceled)
+
+// exchange is one request/response conversation on one connection.
+type exchange struct {
+	t    *Transport
+	c    *conn
+	addr string
+	ctx  context.Context
+	stop func() bool // stops the context watcher
+
+	wbuf *[]byte
+
+	body       io.Reader // the client's request body, nil when none
+	bodyLeft   int64     // bytes still to send when the length is known, else -1
+	bodyDone   bool      // the end of the body has been seen
+	bodyClient bool      // a client-side read error happened
+
+	gotPacket bool // any packet came back from the container
+
+	// response body state
+	chunkLeft int   // data bytes of the current SEND_BODY_CHUNK still unread
+	padLeft   int   // bytes after the chunk data in its packet
+	respCL    int64 // declared Content-Length, -1 when absent
+	respRead  int64
+	done      bool
+	mu        sync.Mutex // Read vs Close from different goroutines
+}
+
+// RoundTrip sends r to the AJP backend and returns its response, whose body
+// streams from the backend as it arrives.
+func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if up := r.Header.Get("Upgrade"); up != "" {
+		t.logger.Debug("refusing protocol upgrade over AJP", zap.String("upgrade", up))
+		return refuse(r, http.StatusNotImplemented,
+			"AJP cannot carry protocol upgrades (Upgrade: "+up+"); proxy this path to the member's HTTP connector instead"), nil
+	}
+	network, addr := "tcp", r.URL.Host
+	if di, ok := reverseproxy.GetDialInfo(r.Context()); ok {
+		network, addr = di.Network, di.Address
+	}
+
+	var fr ForwardRequest
+	var hdrs [32]Header
+	var attrs [4]Attribute
+	fr.Headers, fr.ReqAttributes = hdrs[:0], attrs[:0]
+	t.buildForwardRequest(r, &fr)
+
+	wbuf := t.getBuf()
+	b, err := AppendForwardRequest((*wbuf)[:0], &fr, t.PacketSize)
+	if err != nil {
+		t.putBuf(wbuf)
+		if errors.Is(err, ErrPacketTooLarge) {
+			t.logger.Warn("request headers do not fit in one AJP packet; answered 400",
+				zap.String("upstream", addr),
+				zap.Int("packet_size", t.PacketSize),
+				zap.String("remedy", "raise packet_size in the ajp transport and packetSize on Tomcat's AJP connector to the same value (at most 65536)"))
+			return refuse(r, http.StatusBadRequest, fmt.Sprintf(
+				"request headers too large: they do not fit in one AJP packet of %d bytes", t.PacketSize)), nil
+		}
+		return nil, caddyhttp.Error(http.StatusBadRequest, err)
+	}
+
+	ex := &exchange{t: t, addr: addr, ctx: r.Context(), wbuf: wbuf, respCL: -1, bodyLeft: -1}
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		ex.body = r.Body
+		ex.bodyLeft = r.ContentLength // -1 when unknown
+	} else {
+		ex.bodyDone = true
+	}
+	// With a known length, the first body packet goes along unrequested.
+	// Read it before taking a connection, so a slow client holds none.
+	if ex.bodyLeft > 0 {
+		n := int(min(ex.bodyLeft, int64(t.PacketSize-maxBodyChunkDelta)))
+		start := len(b)
+		b = append(b, prefixToServer1, prefixToServer2, byte((n+2)>>8), byte(n+2), byte(n>>8), byte(n))
+		b = b[:len(b)+n]
+		if _, err := io.ReadFull(ex.body, b[start+6:]); err != nil {
+			ex.release()
+			return t.clientBodyError(r, addr, err)
+		}
+		ex.bodyLeft -= int64(n)
+		if ex.bodyLeft == 0 {
+			ex.bodyDone = true
+		}
+	}
+	*wbuf = b
+
+	pool := t.pool(network, addr)
+	for attempt := 0; ; attempt++ {
+		c, reused, err := pool.get(r.Context())
+		if err != nil {
+			ex.release()
+			if ctxErr := r.Context().Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+			t.logger.Error("cannot connect to AJP backend", zap.String("upstream", addr), zap.Error(err))
+			return nil, reverseproxy.NewDialError(fmt.Errorf("connecting to AJP backend %s: %w", addr, err))
+		}
+		ex.c = c
+		ex.gotPacket, ex.done = false, false
+		ex.stop = context.AfterFunc(r.Context(), func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
+		resp, err := ex.start(r)
+		if err == nil {
+			return resp, nil
+		}
+		ex.discard()
+		// A pooled connection the container closed while idle fails before
+		// anything came back; an idempotent request without a body is
+		// safe to send again on a new connection.
+		if reused && attempt == 0 && ex.wbuf != nil && !ex.gotPacket && ex.body == nil && idempotent(r.Method) && isConnReset(err) {
+			t.logger.Debug("pooled AJP connection was closed by the backend; retrying on a new one", zap.String("upstream", addr))
+			continue
+		}
+		ex.release()
+		return nil, t.exchangeError(r, addr, err)
+	}
+}
+
+// start writes the request and reads until the response headers.
+func (ex *exchange) start(r *http.Request) (*http.Response, error) {
+	c := ex.c
+	if err := ex.deadline(); err != nil {
+		return nil, err
+	}
+	if _, err := c.nc.Write(*ex.wbuf); err != nil {
+		return nil, fmt.Errorf("sending FORWARD_REQUEST: %w", err)
+	}
+	for {
+		n, err := ex.readHeader()
+		if err != nil {
+			return nil, err
+		}
+		if err := ex.readPayload(n); err != nil {
+			return nil, err
+		}
+		p := c.rbuf[:n]
+		switch p[0] {
+		case typeSendHeaders:
+			return ex.response(r, p)
+		case typeGetBodyChunk:
+			if err := ex.sendBodyChunk(p); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("%w: unexpected message type %d before the response headers", ErrProtocol, p[0])
+		}
+	}
+}
+
+// response builds the http.Response from SEND_HEADERS.
+func (ex *exchange) response(r *http.Request, p []byte) (*http.Response, error) {
+	var head ResponseHead
+	if err := ParseSendHeaders(p, &head); err != nil {
+		return nil, err
+	}
+	if head.Status == http.StatusForbidden {
+		if rejected, err := ex.peekRejection(); err != nil {
+			return nil, err
+		} else if rejected {
+			return nil, errSecretRejected
+		}
+	}
+	ex.respCL = head.ContentLength
+	resp := &http.Response{
+		Status:        strconv.Itoa(head.Status) + " " + http.StatusText(head.Status),
+		StatusCode:    head.Status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        head.Header,
+		ContentLength: head.ContentLength,
+		Request:       r,
+		Body:          ex,
+	}
+	if r.Method == http.MethodHead || head.Status == http.StatusNoContent || head.Status == http.StatusNotModified {
+		// No body follows; finish the exchange now so the connection goes
+		// back to the pool before the client has even seen the headers.
+		ex.respCL = -1
+		if _, err := io.Copy(io.Discard, ex); err != nil {
+			return nil, err
+		}
+		resp.Body = http.NoBody
+	}
+	return resp, nil
+}
+
+// peekRejection looks at the packet after a 403: Tomcat's refusal of a
+// secret or attribute is END_RESPONSE with reuse=0 and no body.
+func (ex *exchange) peekRejection() (bool, error) {
+	if err := ex.deadline(); err != nil {
+		return false, err
+	}
+	b, err := ex.c.br.Peek(packetHeaderLen + 2)
+	if err != nil {
+		return false, noEOF(err)
+	}
+	return b[4] == typeEndResponse && b[5] == 0, nil
+}
+
+// Read streams the response body, answering GET_BODY_CHUNK on the way.
+func (ex *exchange) Read(p []byte) (int, error) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.done {
+		return 0, io.EOF
+	}
+	n, err := ex.read(p)
+	if err != nil && err != io.EOF {
+		ex.discard()
+		ex.release()
+		if ex.bodyClient {
+			return n, err
+		}
+		return n, ex.t.logBodyError(ex, err)
+	}
+	return n, err
+}
+
+func (ex *exchange) read(p []byte) (int, error) {
+	c := ex.c
+	for {
+		if ex.chunkLeft > 0 {
+			if len(p) == 0 {
+				return 0, nil
+			}
+			if err := ex.deadline(); err != nil {
+				return 0, err
+			}
+			n, err := c.br.Read(p[:min(len(p), ex.chunkLeft)])
+			ex.chunkLeft -= n
+			ex.respRead += int64(n)
+			if ex.respCL >= 0 && ex.respRead > ex.respCL {
+				return 0, fmt.Errorf("%w: response body longer than its Content-Length %d", ErrProtocol, ex.respCL)
+			}
+			if err != nil {
+				return n, noEOF(err)
+			}
+			if ex.chunkLeft == 0 && ex.padLeft > 0 {
+				if _, err := c.br.Discard(ex.padLeft); err != nil {
+					return n, noEOF(err)
+				}
+				ex.padLeft = 0
+			}
+			return n, nil
+		}
+		n, err := ex.readHeader()
+		if err != nil {
+			return 0, err
+		}
+		typ, err := c.br.Peek(1)
+		if err != nil {
+			return 0, noEOF(err)
+		}
+		switch typ[0] {
+		case typeSendBodyChunk:
+			h, err := c.br.Peek(3)
+			if err != nil {
+				return 0, noEOF(err)
+			}
+			size, err := ParseBodyChunkLen(h, n)
+			if err != nil {
+				return 0, err
+			}
+			_, _ = c.br.Discard(3)
+			ex.chunkLeft, ex.padLeft = size, n-3-size
+			if size == 0 { // a flush: the data before it has been returned already
+				if _, err := c.br.Discard(ex.padLeft); err != nil {
+					return 0, noEOF(err)
+				}
+				ex.padLeft = 0
+			}
+		case typeGetBodyChunk:
+			if err := ex.readPayload(n); err != nil {
+				return 0, err
+			}
+			if err := ex.sendBodyChunk(c.rbuf[:n]); err != nil {
+				return 0, err
+			}
+		case typeEndResponse:
+			if err := ex.readPayload(n); err != nil {
+				return 0, err
+			}
+			reuse, err := ParseEndResponse(c.rbuf[:n])
+			if err != nil {
+				return 0, err
+			}
+			if ex.respCL >= 0 && ex.respRead != ex.respCL {
+				return 0, fmt.Errorf("%w: response body of %d bytes is shorter than its Content-Length %d", ErrProtocol, ex.respRead, ex.respCL)
+			}
+			ex.finish(reuse)
+			return 0, io.EOF
+		default:
+			return 0, fmt.Errorf("%w: unexpected message type %d in the response body", ErrProtocol, typ[0])
+		}
+	}
+}
+
+// Close ends the exchange. A response not read to its end leaves the
+// connection in an unknown state, so it is closed, never reused.
+func (ex *exchange) Close() error {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if !ex.done {
+		ex.discard()
+	}
+	ex.release()
+	return nil
+}
+
+// sendBodyChunk answers GET_BODY_CHUNK with up to the requested number of
+// body bytes, or with the empty end-of-body packet.
+func (ex *exchange) sendBodyChunk(p []byte) error {
+	size, err := ParseGetBodyChunk(p)
+	if err != nil {
+		return err
+	}
+	max := ex.t.PacketSize - maxBodyChunkDelta
+	if size <= 0 || size > max {
+		size = max
+	}
+	buf := (*ex.wbuf)[:6+size]
+	n := 0
+	if !ex.bodyDone {
+		want := size
+		if ex.bodyLeft >= 0 {
+			want = int(min(int64(want), ex.bodyLeft))
+		}
+		for n == 0 && want > 0 {
+			var rerr error
+			n, rerr = ex.body.Read(buf[6 : 6+want])
+			if rerr == io.EOF {
+				if ex.bodyLeft > int64(n) {
+					ex.bodyClient = true
+					return fmt.Errorf("%w: %w", errClientBody, io.ErrUnexpectedEOF)
+				}
+				ex.bodyDone = true
+				break
+			}
+			if rerr != nil {
+				ex.bodyClient = true
+				return fmt.Errorf("%w: %w", errClientBody, rerr)
+			}
+		}
+		if ex.bodyLeft >= 0 {
+			ex.bodyLeft -= int64(n)
+			if ex.bodyLeft == 0 {
+				ex.bodyDone = true
+			}
+		}
+	}
+	out := AppendBodyChunk(buf[:0], buf[6:6+n])
+	if err := ex.deadline(); err != nil {
+		return err
+	}
+	if _, err := ex.c.nc.Write(out); err != nil {
+		return fmt.Errorf("sending request body: %w", err)
+	}
+	return nil
+}
+
+func (ex *exchange) readHeader() (int, error) {
+	if err := ex.deadline(); err != nil {
+		return 0, err
+	}
+	hdr, err := ex.c.br.Peek(packetHeaderLen)
+	if err != nil {
+		return 0, noEOF(err)
+	}
+	n, err := ParsePacketHeader(hdr, ex.t.PacketSize)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = ex.c.br.Discard(packetHeaderLen)
+	ex.gotPacket = true
+	return n, nil
+}
+
+func (ex *exchange) readPayload(n int) error {
+	if _, err := io.ReadFull(ex.c.br, ex.c.rbuf[:n]); err != nil {
+		return noEOF(err)
+	}
+	return nil
+}
+
+// deadline bounds the next read or write by read_timeout.
+func (ex *exchange) deadline() error {
+	return ex.c.nc.SetDeadline(time.Now().Add(time.Duration(ex.t.ReadTimeout)))
+}
+
+// finish ends a clean exchange: the connection goes back to the pool when
+// the container allows reuse and no cancellation touched it.
+func (ex *exchange) finish(reuse bool) {
+	ex.done = true
+	watcherFired := !ex.stop()
+	if reuse && !watcherFired && !ex.t.closed.Load() {
+		ex.c.pool.put(ex.c)
+	} else {
+		ex.c.pool.discard(ex.c)
+	}
+	ex.c = nil
+	ex.release()
+}
+
+// release returns the write buffer to the pool, once.
+func (ex *exchange) release() {
+	if ex.wbuf != nil {
+		ex.t.putBuf(ex.wbuf)
+		ex.wbuf = nil
+	}
+}
+
+// discard closes the connection of a failed or abandoned exchange.
+func (ex *exchange) discard() {
+	if ex.c == nil {
+		return
+	}
+	ex.done = true
+	ex.stop()
+	ex.c.pool.discard(ex.c)
+	ex.c = nil
+}
+
+// exchangeError maps a failed exchange to what reverse_proxy should answer,
+// and logs the cause with the upstream.
+func (t *Transport) exchangeError(r *http.Request, addr string, err error) error {
+	if ctxErr := r.Context().Err(); ctxErr != nil || errors.Is(err, errClientBody) {
+		t.logger.Debug("client went away during the AJP exchange", zap.String("upstream", addr), zap.Error(err))
+		if ctxErr != nil {
+			return ctxErr
+		}
+		return err
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return caddyhttp.Error(http.StatusRequestEntityTooLarge, err)
+	}
+	status := http.StatusBadGateway
+	msg := "AJP exchange failed"
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		status = http.StatusGatewayTimeout
+		msg = "AJP backend did not answer within read_timeout"
+	case errors.Is(err, errSecretRejected):
+		msg = "AJP backend rejected the secret"
+	case errors.Is(err, ErrProtocol):
+		msg = "AJP protocol error"
+	}
+	t.logger.Error(msg, zap.String("upstream", addr), zap.Int("status", status), zap.Error(err))
+	return caddyhttp.Error(status, fmt.Errorf("%s (upstream %s): %w", msg, addr, err))
+}
+
+// logBodyError logs a failure while streaming the response body; the
+// client's connection is then cut, as the status is already sent.
+func (t *Transport) logBodyError(ex *exchange, err error) error {
+	if ex.ctx.Err() != nil {
+		return ex.ctx.Err()
+	}
+	t.logger.Error("AJP response body failed", zap.String("upstream", ex.addr), zap.Error(err))
+	return err
+}
+
+func (t *Transport) clientBodyError(r *http.Request, addr string, err error) (*http.Response, error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return refuse(r, http.StatusRequestEntityTooLarge, "request body too large"), nil
+	}
+	return nil, t.exchangeError(r, addr, fmt.Errorf("%w: %w", errClientBody, err))
+}
+
+// refuse answers the client directly, without an error that would count
+// against the backend's health: the request, not the backend, is at fault.
+func refuse(r *http.Request, status int, reason string) *http.Response {
+	body := reason + "\n"
+	return &http.Response{
+		Status:     strconv.Itoa(status) + " " + http.StatusText(status),
+		StatusCode: status,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header: http.Header{
+			"Content-Type":           {"text/plain; charset=utf-8"},
+			"X-Content-Type-Options": {"nosniff"},
+		},
+		ContentLength: int64(len(body)),
+		Body:          io.NopCloser(stringsReader(body)),
+		Request:       r,
+	}
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// isConnReset reports errors of a connection the peer has closed.
+func isConnReset(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+func stringsReader(s string) io.Reader { return &stringReader{s: s} }
+
+type stringReader struct{ s string }
+
+func (r *stringReader) Read(p []byte) (int, error) {
+	if r.s == "" {
+		return 0, io.EOF
+	}
+	n := copy(p, r.s)
+	r.s = r.s[n:]
+	return n, nil
+}

@@ -1,0 +1,214 @@
+package ajptransport
+
+import (
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/pem"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// hopHeaders are never forwarded: they describe the client's connection to
+// Caddy, not the request (RFC 9110 7.6.1). Host and Content-Length are
+// rebuilt from the request itself.
+var hopHeaders = map[string]bool{
+	"Connection":          true,
+	"Proxy-Connection":    true,
+	"Keep-Alive":          true,
+	"Proxy-Authenticate":  true,
+	"Proxy-Authorization": true,
+	"Te":                  true,
+	"Trailer":             true,
+	"Transfer-Encoding":   true,
+	"Upgrade":             true,
+	"Host":                true,
+	"Content-Length":      true,
+}
+
+// buildForwardRequest fills fr from r. Only what Caddy itself determined
+// (client address, TLS state, its own authentication) and the operator's
+// configuration become attributes; nothing the client sends does.
+func (t *Transport) buildForwardRequest(r *http.Request, fr *ForwardRequest) {
+	fr.Method = r.Method
+	fr.Protocol = r.Proto
+	if fr.Protocol == "" {
+		fr.Protocol = "HTTP/1.1"
+	}
+	fr.RequestURI = r.URL.EscapedPath()
+	if fr.RequestURI == "" {
+		fr.RequestURI = "/"
+	}
+	fr.QueryString = r.URL.RawQuery
+	fr.HasQuery = r.URL.ForceQuery || r.URL.RawQuery != ""
+
+	// The client address as Caddy determined it (trusted_proxies honoured).
+	clientIP, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	connIP, connPort, _ := net.SplitHostPort(r.RemoteAddr)
+	if clientIP == "" {
+		clientIP = connIP
+	} else if h, _, err := net.SplitHostPort(clientIP); err == nil {
+		clientIP = h
+	}
+	fr.RemoteAddr = clientIP
+	fr.RemoteHost = ""
+
+	fr.ServerName, fr.ServerPort = serverNamePort(r.Host, r.TLS != nil)
+	fr.IsSSL = r.TLS != nil
+
+	// Headers.
+	hs := fr.Headers[:0]
+	var connTokens string
+	if c := r.Header["Connection"]; len(c) > 0 {
+		connTokens = strings.ToLower(strings.Join(c, ","))
+	}
+	for name, vals := range r.Header {
+		if hopHeaders[name] || len(vals) == 0 {
+			continue
+		}
+		if connTokens != "" && connectionListed(connTokens, name) {
+			continue
+		}
+		v := vals[0]
+		if len(vals) > 1 {
+			sep := ", "
+			if name == "Cookie" {
+				sep = "; "
+			}
+			v = strings.Join(vals, sep)
+		}
+		hs = append(hs, Header{Name: name, Value: v})
+	}
+	if r.Host != "" {
+		hs = append(hs, Header{Name: "Host", Value: r.Host})
+	}
+	switch {
+	case r.ContentLength > 0:
+		hs = append(hs, Header{Name: "Content-Length", Value: strconv.FormatInt(r.ContentLength, 10)})
+	case r.ContentLength == 0 && len(r.Header["Content-Length"]) > 0:
+		hs = append(hs, Header{Name: "Content-Length", Value: "0"})
+	}
+	fr.Headers = hs
+
+	// Attributes.
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	fr.RemoteUser, fr.AuthType = "", ""
+	if repl != nil {
+		if user, ok := repl.GetString("http.auth.user.id"); ok && user != "" {
+			fr.RemoteUser = user
+			fr.AuthType = authScheme(r.Header.Get("Authorization"))
+		}
+	}
+	fr.Secret = t.secret
+	attrs := fr.ReqAttributes[:0]
+	if connPort != "" && connIP == clientIP {
+		attrs = append(attrs, Attribute{Name: "AJP_REMOTE_PORT", Value: connPort})
+	}
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ip, _, err := net.SplitHostPort(la.String()); err == nil {
+			attrs = append(attrs, Attribute{Name: "AJP_LOCAL_ADDR", Value: ip})
+		}
+	}
+	fr.SSLCert, fr.SSLCipher, fr.SSLSession, fr.SSLKeySize = "", "", "", 0
+	if cs := r.TLS; cs != nil {
+		fr.SSLCipher = tls.CipherSuiteName(cs.CipherSuite)
+		fr.SSLKeySize = cipherKeyBits(fr.SSLCipher)
+		fr.SSLSession = tlsSessionID(cs)
+		attrs = append(attrs, Attribute{Name: "AJP_SSL_PROTOCOL", Value: tlsProtocolName(cs.Version)})
+		if len(cs.PeerCertificates) > 0 {
+			var sb strings.Builder
+			for _, c := range cs.PeerCertificates {
+				_ = pem.Encode(&sb, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+			}
+			fr.SSLCert = sb.String()
+		}
+	}
+	for _, a := range t.RequestAttributes {
+		v := a.Value
+		if repl != nil && strings.IndexByte(v, '{') >= 0 {
+			v = repl.ReplaceAll(v, "")
+		}
+		attrs = append(attrs, Attribute{Name: a.Name, Value: v})
+	}
+	fr.ReqAttributes = attrs
+}
+
+// connectionListed reports whether the lower-cased, comma-separated tokens
+// of the Connection header name the header.
+func connectionListed(tokens, name string) bool {
+	for _, tok := range strings.Split(tokens, ",") {
+		if strings.TrimSpace(tok) == strings.ToLower(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// serverNamePort splits the request's Host into the server_name and
+// server_port fields; without a port, the scheme's default.
+func serverNamePort(host string, isTLS bool) (string, uint16) {
+	port := uint16(80)
+	if isTLS {
+		port = 443
+	}
+	name := host
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		if p, err := strconv.ParseUint(host[i+1:], 10, 16); err == nil {
+			port = uint16(p)
+		}
+		name = host[:i]
+	}
+	return name, port
+}
+
+func authScheme(authorization string) string {
+	scheme, _, _ := strings.Cut(authorization, " ")
+	return scheme
+}
+
+// cipherKeyBits returns the symmetric key size of a TLS cipher suite, as
+// the servlet attribute jakarta.servlet.request.key_size reports it.
+func cipherKeyBits(name string) int {
+	switch {
+	case strings.Contains(name, "AES_128"), strings.Contains(name, "RC4_128"):
+		return 128
+	case strings.Contains(name, "AES_256"), strings.Contains(name, "CHACHA20"):
+		return 256
+	case strings.Contains(name, "3DES"):
+		return 168
+	}
+	return 0
+}
+
+func tlsProtocolName(v uint16) string {
+	switch v {
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS10:
+		return "TLSv1"
+	}
+	return "unknown"
+}
+
+// tlsSessionID identifies the client's TLS connection. Go does not expose
+// the TLS session id (TLS 1.3 has none), so this is 32 bytes exported from
+// the connection's keys under a label of our own: stable for the connection,
+// distinct between connections, and revealing nothing about the keys.
+func tlsSessionID(cs *tls.ConnectionState) string {
+	if !cs.HandshakeComplete {
+		return ""
+	}
+	ekm, err := cs.ExportKeyingMaterial("EXPORTER-caddy-ajp-ssl-session", nil, 32)
+	if err != nil {
+		return ""
+	}
+	return strings.ToUpper(hex.EncodeToString(ekm))
+}

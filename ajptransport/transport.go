@@ -1,0 +1,313 @@
+// Package ajptransport implements http.reverse_proxy.transport.ajp, an
+// AJP/1.3 client that lets Caddy's reverse_proxy talk to Tomcat's AJP
+// connector the way Apache httpd's mod_proxy_ajp does.
+package ajptransport
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(Transport{})
+}
+
+// Transport speaks AJP/1.3 to the upstreams of a reverse_proxy. Tomcat's
+// AJP connector (`<Connector protocol="AJP/1.3" … secret="…"/>`) is the peer.
+type Transport struct {
+	// The shared secret of Tomcat's AJP connector (its `secret` attribute),
+	// sent with every request. Placeholders such as `{env.AJP_SECRET}` are
+	// replaced once at provisioning. Required unless InsecureNoSecret is set.
+	// Never logged.
+	Secret string `json:"secret,omitempty"`
+
+	// Allows running without a secret, for connectors configured with
+	// `secretRequired="false"`. Anyone who can reach such a connector can
+	// forge any request to Tomcat; keep it bound to a trusted network.
+	InsecureNoSecret bool `json:"insecure_no_secret,omitempty"`
+
+	// The AJP packet size in bytes; must equal the connector's
+	// `packetSize`. Between 8192 and 65536. Request headers must fit in one
+	// packet. Default: `8192`.
+	PacketSize int `json:"packet_size,omitempty"`
+
+	// How long to wait for a connection to a backend to be established and
+	// answer CPING, and for a free connection when MaxConnsPerHost are busy.
+	// A failure is a dial error, so `lb_retries` can try another upstream.
+	// Default: `5s`.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+
+	// The longest wait for the next packet from the backend (or for the
+	// backend to take the next one from us) during an exchange. A timeout
+	// answers 504. Default: `5m`.
+	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
+
+	// How long an unused keep-alive connection stays open. Default: `1m`.
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
+
+	// How long to wait for CPONG after a CPING. Default: `2s`.
+	PingTimeout caddy.Duration `json:"ping_timeout,omitempty"`
+
+	// A connection idle for longer than this is checked with CPING/CPONG
+	// before it carries a request; new connections are always checked.
+	// Default: `10s`.
+	PingAfter caddy.Duration `json:"ping_after,omitempty"`
+
+	// The most connections to one backend, busy or idle; 0 means no limit.
+	// A request that finds all of them busy waits up to DialTimeout.
+	// Default: `0`.
+	MaxConnsPerHost int `json:"max_conns_per_host,omitempty"`
+
+	// Extra AJP request attributes (req_attribute) sent with every request.
+	// Values may hold placeholders, replaced per request. Tomcat refuses
+	// names it does not know with 403 unless the connector's
+	// `allowedRequestAttributesPattern` matches them. Names of the servlet
+	// include/forward/error/async attributes are refused (Ghostcat,
+	// CVE-2020-1938).
+	RequestAttributes []RequestAttribute `json:"request_attributes,omitempty"`
+
+	secret string
+	cfg    poolConfig
+	logger *zap.Logger
+	*state
+}
+
+// state is what a provisioned transport owns; kept behind a pointer so the
+// config struct stays copyable.
+type state struct {
+	pools     sync.Map // "network/address" -> *hostPool
+	bufPool   sync.Pool
+	closed    atomic.Bool
+	stopJan   chan struct{}
+	janDone   chan struct{}
+	cleanOnce sync.Once
+}
+
+// RequestAttribute is one configured AJP request attribute.
+type RequestAttribute struct {
+	// The attribute name as the servlet reads it with getAttribute.
+	Name string `json:"name"`
+	// The value; placeholders are replaced per request.
+	Value string `json:"value"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Transport) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.reverse_proxy.transport.ajp",
+		New: func() caddy.Module { return new(Transport) },
+	}
+}
+
+// Defaults of the transport's options.
+const (
+	DefaultDialTimeout = 5 * time.Second
+	DefaultReadTimeout = 5 * time.Minute
+	DefaultIdleTimeout = time.Minute
+	DefaultPingTimeout = 2 * time.Second
+	DefaultPingAfter   = 10 * time.Second
+)
+
+// Provision sets defaults, resolves the secret and validates the config.
+func (t *Transport) Provision(ctx caddy.Context) error {
+	t.logger = ctx.Logger()
+	if t.PacketSize == 0 {
+		t.PacketSize = DefaultPacketSize
+	}
+	if t.PacketSize < MinPacketSize || t.PacketSize > MaxPacketSize {
+		return fmt.Errorf("packet_size %d out of range: it must be between %d and %d and equal the packetSize of Tomcat's AJP connector",
+			t.PacketSize, MinPacketSize, MaxPacketSize)
+	}
+	if t.MaxConnsPerHost < 0 {
+		return fmt.Errorf("max_conns_per_host must not be negative")
+	}
+	for _, d := range []struct {
+		name string
+		v    *caddy.Duration
+		def  time.Duration
+	}{
+		{"dial_timeout", &t.DialTimeout, DefaultDialTimeout},
+		{"read_timeout", &t.ReadTimeout, DefaultReadTimeout},
+		{"idle_timeout", &t.IdleTimeout, DefaultIdleTimeout},
+		{"ping_timeout", &t.PingTimeout, DefaultPingTimeout},
+		{"ping_after", &t.PingAfter, DefaultPingAfter},
+	} {
+		if *d.v < 0 {
+			return fmt.Errorf("%s must not be negative", d.name)
+		}
+		if *d.v == 0 {
+			*d.v = caddy.Duration(d.def)
+		}
+	}
+
+	repl := caddy.NewReplacer()
+	t.secret = repl.ReplaceKnown(t.Secret, "")
+	switch {
+	case t.Secret == "" && !t.InsecureNoSecret:
+		return fmt.Errorf("no AJP secret: set `secret` to the secret of Tomcat's AJP connector (Tomcat 10.1 requires one), " +
+			"or set `insecure_no_secret` if the connector has secretRequired=\"false\"")
+	case t.Secret != "" && t.secret == "":
+		return fmt.Errorf("the AJP secret is empty after replacing placeholders in it (is the environment variable set?)")
+	case t.Secret != "" && t.InsecureNoSecret:
+		return fmt.Errorf("secret and insecure_no_secret exclude each other")
+	}
+	for _, a := range t.RequestAttributes {
+		if err := checkAttributeName(a.Name); err != nil {
+			return err
+		}
+	}
+
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	t.cfg = poolConfig{
+		packetSize:  t.PacketSize,
+		dialTimeout: time.Duration(t.DialTimeout),
+		pingTimeout: time.Duration(t.PingTimeout),
+		pingAfter:   time.Duration(t.PingAfter),
+		idleTimeout: time.Duration(t.IdleTimeout),
+		maxConns:    t.MaxConnsPerHost,
+		dial:        countingDial(dialer.DialContext),
+	}
+	t.state = new(state)
+	size := 2 * t.PacketSize // room for FORWARD_REQUEST and the first body packet
+	t.bufPool.New = func() any { b := make([]byte, 0, size); return &b }
+	t.stopJan = make(chan struct{})
+	t.janDone = make(chan struct{})
+	go t.janitor()
+	return nil
+}
+
+// reservedAttributePrefixes are request attributes a servlet container
+// treats as proof of an internal include or forward; forwarding them is
+// what Ghostcat (CVE-2020-1938) exploited.
+var reservedAttributePrefixes = []string{
+	"javax.servlet.include.", "javax.servlet.forward.", "javax.servlet.error.", "javax.servlet.async.",
+	"jakarta.servlet.include.", "jakarta.servlet.forward.", "jakarta.servlet.error.", "jakarta.servlet.async.",
+}
+
+func checkAttributeName(name string) error {
+	if name == "" {
+		return fmt.Errorf("request_attribute needs a name")
+	}
+	lower := strings.ToLower(name)
+	for _, p := range reservedAttributePrefixes {
+		if strings.HasPrefix(lower, p) {
+			return fmt.Errorf("request_attribute %q refused: servlet include/forward/error attributes let whoever sets them read or run any file of the webapp (Ghostcat, CVE-2020-1938)", name)
+		}
+	}
+	return nil
+}
+
+// Cleanup closes the connection pools. Requests still in flight finish on
+// their connections, which are then closed instead of pooled. Safe to call on
+// a half-provisioned transport.
+func (t *Transport) Cleanup() error {
+	if t.state == nil {
+		return nil
+	}
+	t.cleanOnce.Do(func() {
+		t.closed.Store(true)
+		if t.stopJan != nil {
+			close(t.stopJan)
+			<-t.janDone
+		}
+		t.pools.Range(func(_, v any) bool {
+			v.(*hostPool).closeIdle(true)
+			return true
+		})
+	})
+	return nil
+}
+
+// janitor closes connections that stayed idle past idle_timeout.
+func (t *Transport) janitor() {
+	defer close(t.janDone)
+	every := min(time.Duration(t.IdleTimeout)/2, 30*time.Second)
+	every = max(every, 100*time.Millisecond)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.stopJan:
+			return
+		case <-tick.C:
+			t.pools.Range(func(_, v any) bool {
+				v.(*hostPool).closeIdle(false)
+				return true
+			})
+		}
+	}
+}
+
+func (t *Transport) pool(network, addr string) *hostPool {
+	key := network + "/" + addr
+	if p, ok := t.pools.Load(key); ok {
+		return p.(*hostPool)
+	}
+	p, _ := t.pools.LoadOrStore(key, &hostPool{cfg: &t.cfg, network: network, addr: addr})
+	hp := p.(*hostPool)
+	if t.closed.Load() {
+		hp.closeIdle(true)
+	}
+	return hp
+}
+
+// openConns counts AJP connections open in this process, across configs.
+var openConns atomic.Int64
+
+// OpenConnections returns how many AJP connections this process holds open,
+// busy or idle, across all transports. Tests use it to prove that no
+// connection outlives its config.
+func OpenConnections() int64 { return openConns.Load() }
+
+type countedConn struct {
+	net.Conn
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { openConns.Add(-1) })
+	return c.Conn.Close()
+}
+
+// SyscallConn exposes the socket for the liveness peek.
+func (c *countedConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, fmt.Errorf("%T has no file descriptor", c.Conn)
+}
+
+func countingDial(dial func(context.Context, string, string) (net.Conn, error)) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		openConns.Add(1)
+		return &countedConn{Conn: nc}, nil
+	}
+}
+
+func (t *Transport) getBuf() *[]byte { return t.bufPool.Get().(*[]byte) }
+
+func (t *Transport) putBuf(b *[]byte) {
+	*b = (*b)[:0]
+	t.bufPool.Put(b)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner  = (*Transport)(nil)
+	_ caddy.CleanerUpper = (*Transport)(nil)
+	_ http.RoundTripper  = (*Transport)(nil)
+)

@@ -1,0 +1,2 @@
+// Package caddyfile will hold the ajp_balancer Caddyfile directive.
+package caddyfile

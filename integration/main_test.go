@@ -1,0 +1,147 @@
+// Package integration runs caddy-ajp inside a real Caddy (in-process, through
+// Caddy's caddytest harness) in front of real Tomcat 10.1 nodes. Nothing
+// here skips when Tomcat or Caddy is missing: the run fails.
+package integration
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	_ "github.com/caddy-ajp/caddy-ajp"
+	"github.com/caddy-ajp/caddy-ajp/internal/tomcattest"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+const (
+	adminPort = 2999 // caddytest's default
+	httpPort  = 9080
+	httpsPort = 9443
+	secret    = "s3cr3t-for-tests"
+)
+
+// tomcat is the node the transport tests share: AJP with a secret, /share
+// and /private deployed.
+var tomcat *tomcattest.Node
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		return m.Run()
+	}
+	// Caddy's own state (internal CA, certificates) goes to a scratch home.
+	tmp, err := os.MkdirTemp("", "caddy-ajp-it-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	os.Setenv("XDG_DATA_HOME", tmp+"/data")
+	os.Setenv("XDG_CONFIG_HOME", tmp+"/config")
+	os.Setenv("AJP_TEST_SECRET", secret)
+
+	if err := startCaddy(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, "FATAL: in-process Caddy did not start:", err)
+		return 1
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	port, err := freePort()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	tomcat, err = tomcattest.Start(ctx, tomcattest.Options{
+		Name:              "tomcat-it",
+		AJPPort:           port,
+		Secret:            secret,
+		Webapps:           []tomcattest.Webapp{tomcattest.ShareWebapp(), tomcattest.PrivateWebapp()},
+		AJPConnectorAttrs: map[string]string{"allowTrace": "true"},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FATAL: Tomcat did not start (run `apt-get install tomcat10`):", err)
+		return 1
+	}
+	defer tomcat.Stop()
+	return m.Run()
+}
+
+// startCaddy runs Caddy in this process the way caddytest does, but fails
+// instead of letting caddytest skip every test when it cannot start.
+func startCaddy(tmp string) error {
+	cfg := tmp + "/init.caddyfile"
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n}\n", adminPort)), 0o600); err != nil {
+		return err
+	}
+	os.Args = []string{"caddy", "run", "--config", cfg, "--adapter", "caddyfile"}
+	go caddycmd.Main()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/config/", adminPort))
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("admin API on 127.0.0.1:%d did not come up", adminPort)
+}
+
+// globals are the options every test config starts with: everything on
+// 127.0.0.1, Caddy's test ports, no trust-store changes.
+const globals = `{
+	admin 127.0.0.1:2999
+	http_port 9080
+	https_port 9443
+	default_bind 127.0.0.1
+	grace_period 1ns
+	skip_install_trust
+	local_certs
+}
+`
+
+// loadCaddyfile loads a config made of globals and the given site blocks,
+// with {AJP} replaced by the shared Tomcat's AJP address.
+func loadCaddyfile(t *testing.T, sites string) *caddytest.Tester {
+	t.Helper()
+	skipIfShort(t)
+	tc := caddytest.NewTester(t)
+	cfg := globals + strings.ReplaceAll(sites, "{AJP}", tomcat.AJPAddr())
+	tc.InitServer(cfg, "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+	return tc
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// skipIfShort skips integration tests under -short (make unit); in every
+// other run, a missing Tomcat or Caddy fails them.
+func skipIfShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: runs without -short")
+	}
+}
