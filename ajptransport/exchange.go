@@ -1,6 +1,7 @@
 package ajptransport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,7 @@ type exchange struct {
 	respCL    int64 // declared Content-Length, -1 when absent
 	respRead  int64
 	done      bool
+	reuse     bool       // END_RESPONSE allowed reuse
 	mu        sync.Mutex // Read vs Close from different goroutines
 }
 
@@ -181,13 +183,6 @@ func (ex *exchange) response(r *http.Request, p []byte) (*http.Response, error) 
 	if err := ParseSendHeaders(p, &head); err != nil {
 		return nil, err
 	}
-	if head.Status == http.StatusForbidden {
-		if rejected, err := ex.peekRejection(); err != nil {
-			return nil, err
-		} else if rejected {
-			return nil, errSecretRejected
-		}
-	}
 	ex.respCL = head.ContentLength
 	resp := &http.Response{
 		Status:        strconv.Itoa(head.Status) + " " + http.StatusText(head.Status),
@@ -209,20 +204,43 @@ func (ex *exchange) response(r *http.Request, p []byte) (*http.Response, error) 
 		}
 		resp.Body = http.NoBody
 	}
+	if head.Status == http.StatusForbidden {
+		return ex.checkRejection(resp)
+	}
 	return resp, nil
 }
 
-// peekRejection looks at the packet after a 403: Tomcat's refusal of a
-// secret or attribute is END_RESPONSE with reuse=0 and no body.
-func (ex *exchange) peekRejection() (bool, error) {
-	if err := ex.deadline(); err != nil {
-		return false, err
+// maxRejectionBody bounds how much of a 403 is held back to tell Tomcat's
+// refusal of the secret from a servlet's 403.
+const maxRejectionBody = 64 << 10
+
+// checkRejection holds back a 403 until its end: Tomcat refuses a wrong
+// secret (or a request attribute it does not allow) with a 403 error page
+// that ends with reuse=0, which a servlet's own 403 never does.
+func (ex *exchange) checkRejection(resp *http.Response) (*http.Response, error) {
+	if resp.Body == http.NoBody {
+		if !ex.reuse {
+			return nil, errSecretRejected
+		}
+		return resp, nil
 	}
-	b, err := ex.c.br.Peek(packetHeaderLen + 2)
-	if err != nil {
-		return false, noEOF(err)
+	var buf bytes.Buffer
+	_, err := io.CopyN(&buf, ex, maxRejectionBody)
+	switch {
+	case err == io.EOF:
+		if !ex.reuse {
+			return nil, errSecretRejected
+		}
+		resp.Body = io.NopCloser(&buf)
+	case err != nil:
+		return nil, err
+	default: // larger than any refusal page: stream the rest
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(&buf, ex), ex}
 	}
-	return b[4] == typeEndResponse && b[5] == 0, nil
+	return resp, nil
 }
 
 // Read streams the response body, answering GET_BODY_CHUNK on the way.
@@ -315,6 +333,7 @@ func (ex *exchange) read(p []byte) (int, error) {
 			if ex.respCL >= 0 && ex.respRead != ex.respCL {
 				return 0, fmt.Errorf("%w: response body of %d bytes is shorter than its Content-Length %d", ErrProtocol, ex.respRead, ex.respCL)
 			}
+			ex.reuse = reuse
 			ex.finish(reuse)
 			return 0, io.EOF
 		default:

@@ -33,6 +33,31 @@ const (
 // and /private deployed.
 var tomcat *tomcattest.Node
 
+// caddyLog is the file the in-process Caddy logs to (JSON, debug level).
+var caddyLog string
+
+// logSince returns what Caddy logged after offset, and the new offset.
+func logSince(t *testing.T, off int64) (string, int64) {
+	t.Helper()
+	b, err := os.ReadFile(caddyLog)
+	if os.IsNotExist(err) {
+		return "", 0
+	}
+	if err != nil {
+		t.Fatalf("reading Caddy's log: %v", err)
+	}
+	if off > int64(len(b)) {
+		off = 0
+	}
+	return string(b[off:]), int64(len(b))
+}
+
+// logOffset is where Caddy's log ends now.
+func logOffset(t *testing.T) int64 {
+	_, off := logSince(t, 0)
+	return off
+}
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -52,6 +77,8 @@ func run(m *testing.M) int {
 	os.Setenv("XDG_DATA_HOME", tmp+"/data")
 	os.Setenv("XDG_CONFIG_HOME", tmp+"/config")
 	os.Setenv("AJP_TEST_SECRET", secret)
+	os.Setenv("CADDY_IT_LOG", tmp+"/caddy.log")
+	caddyLog = tmp + "/caddy.log"
 
 	if err := startCaddy(tmp); err != nil {
 		fmt.Fprintln(os.Stderr, "FATAL: in-process Caddy did not start:", err)
@@ -111,6 +138,11 @@ const globals = `{
 	grace_period 1ns
 	skip_install_trust
 	local_certs
+	log {
+		output file {$CADDY_IT_LOG}
+		format json
+		level DEBUG
+	}
 }
 `
 

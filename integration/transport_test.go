@@ -43,6 +43,17 @@ http://127.0.0.1:9080 {
 }
 `
 
+// header returns the values of a request header as the servlet saw it,
+// whatever the case of its name.
+func (e echo) header(name string) []string {
+	for k, v := range e.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return nil
+}
+
 func doEcho(t *testing.T, c *http.Client, req *http.Request) (echo, *http.Response) {
 	t.Helper()
 	resp, err := c.Do(req)
@@ -170,4 +181,3 @@ func sha(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-var _ = strings.Contains
