@@ -293,3 +293,40 @@ func (c *fakeConn) readBody(pr *parsedRequest) (string, error) {
 		sb.Write(p[2:])
 	}
 }
+
+// serveCanned answers CPING with CPONG and every other request packet that
+// starts a request (FORWARD_REQUEST) with the prebuilt response bytes, until
+// the connection closes. It reuses one buffer and writes each answer in one
+// call, so benchmarks measure the transport, not the fake container.
+func (c *fakeConn) serveCanned(response []byte) {
+	cpong := []byte{'A', 'B', 0, 1, typeCPong}
+	buf := make([]byte, MaxPacketSize)
+	for {
+		var h [4]byte
+		if _, err := io.ReadFull(c.br, h[:]); err != nil {
+			return
+		}
+		if h[0] != 0x12 || h[1] != 0x34 {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(h[2:]))
+		if _, err := io.ReadFull(c.br, buf[:n]); err != nil {
+			return
+		}
+		switch {
+		case n == 1 && buf[0] == typeCPing:
+			if _, err := c.nc.Write(cpong); err != nil {
+				return
+			}
+		case n > 0 && buf[0] == typeForwardRequest:
+			if _, err := c.nc.Write(response); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// fromServerPacket frames a payload as a container→proxy packet ('A' 'B').
+func fromServerPacket(payload []byte) []byte {
+	return append([]byte{'A', 'B', byte(len(payload) >> 8), byte(len(payload))}, payload...)
+}
