@@ -1,0 +1,432 @@
+package ajptransport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+)
+
+// newTransport provisions a transport for tests; mutate adjusts it first.
+func newTransport(t testing.TB, mutate func(*Transport)) *Transport {
+	t.Helper()
+	tr := &Transport{Secret: "test-secret", ReadTimeout: caddy.Duration(5 * time.Second)}
+	if mutate != nil {
+		mutate(tr)
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := tr.Provision(ctx); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	t.Cleanup(func() { tr.Cleanup() })
+	return tr
+}
+
+func get(t testing.TB, tr *Transport, addr, path string) (*http.Response, error) {
+	t.Helper()
+	req := httptest.NewRequest("GET", "http://"+addr+path, nil)
+	return tr.RoundTrip(req)
+}
+
+// serveOK answers every request on the connection with 200 "ok".
+func serveOK(c *fakeConn) {
+	for {
+		if _, err := c.next(); err != nil {
+			return
+		}
+		c.sendHeaders(200, "Content-Length", "2")
+		c.sendBody("ok")
+		c.end(true)
+	}
+}
+
+// fetch GETs path and returns the body, failing the test on any error.
+func fetch(t testing.TB, tr *Transport, addr, path string) string {
+	t.Helper()
+	resp, err := get(t, tr, addr, path)
+	if err != nil {
+		t.Fatalf("round trip: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading body: %v", err)
+	}
+	return string(b)
+}
+
+func statusOf(err error) int {
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) {
+		return he.StatusCode
+	}
+	return 0
+}
+
+func TestCleanExchangesReuseOneConnection(t *testing.T) {
+	fc := newFakeContainer(t, serveOK)
+	tr := newTransport(t, nil)
+	for i := 0; i < 5; i++ {
+		if got := fetch(t, tr, fc.addr(), "/"); got != "ok" {
+			t.Fatalf("body %q", got)
+		}
+	}
+	if n := fc.acceptedConns(); n != 1 {
+		t.Errorf("5 sequential requests used %d connections, want 1", n)
+	}
+}
+
+func TestReuseZeroClosesTheConnection(t *testing.T) {
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		for {
+			if _, err := c.next(); err != nil {
+				return
+			}
+			c.sendHeaders(200)
+			c.sendBody("x")
+			c.end(false) // Tomcat's "close after this one"
+		}
+	})
+	tr := newTransport(t, nil)
+	for i := 0; i < 3; i++ {
+		fetch(t, tr, fc.addr(), "/")
+	}
+	if n := fc.acceptedConns(); n != 3 {
+		t.Errorf("reuse=0 exchanges used %d connections, want 3 (never reused)", n)
+	}
+}
+
+func TestConnectionClosedWhileIdleIsNotUsed(t *testing.T) {
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		if _, err := c.next(); err != nil {
+			return
+		}
+		c.sendHeaders(200)
+		c.sendBody("ok")
+		c.end(true) // says reuse, then goes away, like a restarted Tomcat
+	})
+	tr := newTransport(t, nil)
+	fetch(t, tr, fc.addr(), "/")
+	time.Sleep(50 * time.Millisecond) // let the close arrive
+	if got := fetch(t, tr, fc.addr(), "/"); got != "ok" {
+		t.Fatalf("second request: %q", got)
+	}
+	if n := fc.acceptedConns(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
+	}
+}
+
+func TestStalledBackendTimesOutWith504(t *testing.T) {
+	release := make(chan struct{})
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		c.next()
+		<-release
+	})
+	defer close(release)
+	tr := newTransport(t, func(tr *Transport) { tr.ReadTimeout = caddy.Duration(200 * time.Millisecond) })
+	_, err := get(t, tr, fc.addr(), "/")
+	if statusOf(err) != http.StatusGatewayTimeout {
+		t.Fatalf("stalled backend: %v (status %d), want 504", err, statusOf(err))
+	}
+	if n := OpenConnections(); n != 0 {
+		t.Errorf("%d connections left open after the timeout", n)
+	}
+}
+
+func TestMalformedResponseIsAProtocolError(t *testing.T) {
+	cases := map[string]func(c *fakeConn){
+		"garbage":             func(c *fakeConn) { c.nc.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")) },
+		"body before headers": func(c *fakeConn) { c.sendBody("x") },
+		"truncated headers":   func(c *fakeConn) { c.write([]byte{typeSendHeaders, 0, 200}) },
+		"oversized packet":    func(c *fakeConn) { c.nc.Write([]byte{'A', 'B', 0xFF, 0xFF}) },
+		"closed mid-headers":  func(c *fakeConn) { c.nc.Write([]byte{'A', 'B', 0, 10, typeSendHeaders}) },
+	}
+	for name, answer := range cases {
+		t.Run(name, func(t *testing.T) {
+			fc := newFakeContainer(t, func(c *fakeConn) {
+				if _, err := c.next(); err != nil {
+					return
+				}
+				answer(c)
+			})
+			tr := newTransport(t, nil)
+			_, err := get(t, tr, fc.addr(), "/")
+			if statusOf(err) != http.StatusBadGateway {
+				t.Fatalf("%v (status %d), want 502", err, statusOf(err))
+			}
+		})
+	}
+}
+
+func TestResponseBodyShorterThanContentLengthFails(t *testing.T) {
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		c.next()
+		c.sendHeaders(200, "Content-Length", "10")
+		c.sendBody("short")
+		c.end(true)
+	})
+	tr := newTransport(t, nil)
+	resp, err := get(t, tr, fc.addr(), "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !errors.Is(err, ErrProtocol) {
+		t.Fatalf("short body: %v, want a protocol error", err)
+	}
+}
+
+func TestRefusedConnectionIsADialError(t *testing.T) {
+	fc := newFakeContainer(t, serveOK)
+	addr := fc.addr()
+	fc.close()
+	tr := newTransport(t, nil)
+	_, err := get(t, tr, addr, "/")
+	var de reverseproxy.DialError
+	if !errors.As(err, &de) {
+		t.Fatalf("refused connection: %T %v, want a DialError so lb_retries can move on", err, err)
+	}
+}
+
+func TestMaxConnsPerHostBoundsConnections(t *testing.T) {
+	var mu sync.Mutex
+	gate := make(chan struct{})
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		for {
+			if _, err := c.next(); err != nil {
+				return
+			}
+			<-gate
+			c.sendHeaders(200)
+			c.sendBody("ok")
+			c.end(true)
+		}
+	})
+	tr := newTransport(t, func(tr *Transport) {
+		tr.MaxConnsPerHost = 1
+		tr.DialTimeout = caddy.Duration(300 * time.Millisecond)
+	})
+	// The first request holds the only connection; a second one waits
+	// dial_timeout and fails as a dial error.
+	first := make(chan error, 1)
+	go func() {
+		resp, err := get(t, tr, fc.addr(), "/")
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		first <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	_, err := get(t, tr, fc.addr(), "/")
+	var de reverseproxy.DialError
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "busy") {
+		t.Errorf("second request with the pool full: %v, want a dial error about busy connections", err)
+	}
+	// Once the first finishes, a waiting request gets its connection.
+	second := make(chan error, 1)
+	go func() {
+		resp, err := get(t, tr, fc.addr(), "/")
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		second <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	mu.Lock()
+	close(gate)
+	mu.Unlock()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatalf("waiting request: %v", err)
+	}
+	if n := fc.acceptedConns(); n != 1 {
+		t.Errorf("max_conns_per_host 1 opened %d connections", n)
+	}
+}
+
+func TestAbandonedResponseClosesTheConnection(t *testing.T) {
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		for {
+			if _, err := c.next(); err != nil {
+				return
+			}
+			c.sendHeaders(200)
+			c.sendBody(strings.Repeat("x", 1000))
+			c.sendBody(strings.Repeat("y", 1000))
+			c.end(true)
+		}
+	})
+	tr := newTransport(t, nil)
+	resp, err := get(t, tr, fc.addr(), "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	resp.Body.Read(buf)
+	resp.Body.Close() // the client went away mid-response
+	fetch(t, tr, fc.addr(), "/")
+	if n := fc.acceptedConns(); n != 2 {
+		t.Errorf("an abandoned exchange's connection was reused (%d connections, want 2)", n)
+	}
+}
+
+func TestRequestBodyShorterThanDeclaredClosesTheConnection(t *testing.T) {
+	got := make(chan string, 1)
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		pr, err := c.next()
+		if err != nil {
+			return
+		}
+		body, err := c.readBody(pr)
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		got <- body
+	})
+	tr := newTransport(t, nil)
+	req := httptest.NewRequest("POST", "http://"+fc.addr()+"/", io.MultiReader(strings.NewReader(strings.Repeat("a", 9000))))
+	req.ContentLength = 20000 // the client promised more than it sends
+	_, err := tr.RoundTrip(req)
+	if err == nil {
+		t.Fatal("short request body: no error")
+	}
+	select {
+	case g := <-got:
+		if !strings.HasPrefix(g, "error:") {
+			t.Errorf("the container received a complete body %d bytes long", len(g))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the container was left waiting for the body")
+	}
+}
+
+func TestNoClientInputBecomesAnAttribute(t *testing.T) {
+	got := make(chan *parsedRequest, 1)
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		pr, err := c.next()
+		if err != nil {
+			return
+		}
+		got <- pr
+		c.sendHeaders(200)
+		c.end(true)
+	})
+	tr := newTransport(t, nil)
+	req := httptest.NewRequest("GET", "http://"+fc.addr()+"/share/x.jsp?javax.servlet.include.request_uri=/WEB-INF/web.xml", nil)
+	req.Header.Set("javax.servlet.include.request_uri", "/WEB-INF/web.xml")
+	req.Header.Set("javax.servlet.include.servlet_path", "/WEB-INF/web.xml")
+	req.Header.Set("AJP_REMOTE_PORT", "1")
+	req.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	pr := <-got
+	for name := range pr.ReqAttrs {
+		if name != "AJP_REMOTE_PORT" && name != "AJP_LOCAL_ADDR" {
+			t.Errorf("unexpected request attribute %q", name)
+		}
+	}
+	if v := pr.ReqAttrs["AJP_REMOTE_PORT"]; v == "1" {
+		t.Error("the client's AJP_REMOTE_PORT header became the attribute")
+	}
+	if _, ok := pr.Attrs[attrRemoteUser]; ok {
+		t.Error("remote_user sent without Caddy's own authentication")
+	}
+	if pr.Attrs[attrSecret] != "test-secret" {
+		t.Errorf("secret attribute %q", pr.Attrs[attrSecret])
+	}
+}
+
+func TestProvisionChecks(t *testing.T) {
+	cases := map[string]struct {
+		tr   Transport
+		want string
+	}{
+		"no secret":          {Transport{}, "no AJP secret"},
+		"both":               {Transport{Secret: "x", InsecureNoSecret: true}, "exclude"},
+		"empty env secret":   {Transport{Secret: "{env.CADDY_AJP_SURELY_UNSET}"}, "empty after replacing"},
+		"packet too small":   {Transport{Secret: "x", PacketSize: 4096}, "packet_size 4096"},
+		"packet too big":     {Transport{Secret: "x", PacketSize: 65537}, "packet_size 65537"},
+		"ghostcat attribute": {Transport{Secret: "x", RequestAttributes: []RequestAttribute{{"javax.servlet.include.request_uri", "/x"}}}, "Ghostcat"},
+		"jakarta forward":    {Transport{Secret: "x", RequestAttributes: []RequestAttribute{{"Jakarta.Servlet.Forward.path_info", "/x"}}}, "Ghostcat"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+			defer cancel()
+			tr := c.tr
+			err := tr.Provision(ctx)
+			tr.Cleanup()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Provision: %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+	t.Setenv("CADDY_AJP_TEST_SECRET", "from-env")
+	tr := newTransport(t, func(tr *Transport) { tr.Secret = "{env.CADDY_AJP_TEST_SECRET}" })
+	if tr.secret != "from-env" {
+		t.Errorf("secret placeholder resolved to %q", tr.secret)
+	}
+}
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`ajp {
+		secret {env.AJP_SECRET}
+		packet_size 65536
+		dial_timeout 3s
+		read_timeout 1m
+		idle_timeout 30s
+		ping_timeout 1s
+		ping_after 5s
+		max_conns_per_host 50
+		request_attribute JK_LB_ACTIVATION ACT
+		request_attribute site {http.request.host}
+	}`)
+	var tr Transport
+	if err := tr.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Secret != "{env.AJP_SECRET}" || tr.PacketSize != 65536 || time.Duration(tr.DialTimeout) != 3*time.Second ||
+		time.Duration(tr.ReadTimeout) != time.Minute || time.Duration(tr.IdleTimeout) != 30*time.Second ||
+		time.Duration(tr.PingTimeout) != time.Second || time.Duration(tr.PingAfter) != 5*time.Second ||
+		tr.MaxConnsPerHost != 50 || len(tr.RequestAttributes) != 2 || tr.RequestAttributes[1].Value != "{http.request.host}" {
+		t.Errorf("parsed %+v", tr)
+	}
+
+	bad := map[string]string{
+		"ajp {\n secret x\n bogus 1\n}":                          "Testfile:3",
+		"ajp {\n secret x\n packet_size 1000\n}":                 "packet_size",
+		"ajp {\n dial_timeout soon\n}":                           "bad duration",
+		"ajp {\n max_conns_per_host -1\n}":                       "negative",
+		"ajp {\n secret\n}":                                      "Testfile:2",
+		"ajp {\n request_attribute javax.servlet.include.x y\n}": "Ghostcat",
+		"ajp {\n request_attribute onlyname\n}":                  "name and a value",
+		"ajp extra":                                              "wrong argument count",
+	}
+	for in, want := range bad {
+		var tr Transport
+		err := tr.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want error containing %q", in, err, want)
+		}
+	}
+}
