@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/caddy-ajp/caddy-ajp/internal/tomcatpath"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
@@ -74,6 +75,15 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	var attrs [4]Attribute
 	fr.Headers, fr.ReqAttributes = hdrs[:0], attrs[:0]
 	t.buildForwardRequest(r, &fr)
+
+	// Tomcat removes ";parameters" and percent-decodes before it resolves
+	// dot-segments: "/share/..;/manager" is "/manager" to it, whatever a
+	// matcher in front decided. Such a request never reaches Tomcat.
+	if err := tomcatpath.Check(fr.RequestURI); err != nil {
+		t.logger.Warn("refusing a path that Tomcat would resolve differently than Caddy matched it; answered 400",
+			zap.String("upstream", addr), zap.String("path", fr.RequestURI), zap.Error(err))
+		return refuse(r, http.StatusBadRequest, "bad request path: "+err.Error()), nil
+	}
 
 	wbuf := t.getBuf()
 	b, err := AppendForwardRequest((*wbuf)[:0], &fr, t.PacketSize)
