@@ -6,4 +6,5 @@ package caddyajp
 
 import (
 	_ "github.com/caddy-ajp/caddy-ajp/ajptransport"
+	_ "github.com/caddy-ajp/caddy-ajp/stickyroute"
 )

@@ -1,0 +1,366 @@
+// Package stickyroute implements http.reverse_proxy.selection_policies.sticky_route:
+// it sends a request to the Tomcat node named by the jvmRoute suffix of its
+// session id (JSESSIONID=5ACD…C8.tomcat1), and fails over to another node
+// when that one is down, like Apache's stickysession=JSESSIONID|jsessionid
+// and mod_jk's sticky_session. It works with any transport.
+package stickyroute
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.uber.org/zap"
+
+	"github.com/caddy-ajp/caddy-ajp/internal/tomcatpath"
+)
+
+func init() {
+	caddy.RegisterModule(StickyRoute{})
+}
+
+// Route statuses, as Apache's member flags and mod_jk's activation.
+const (
+	StatusActive   = ""         // takes new and sticky requests
+	StatusDrain    = "drain"    // only requests whose session is bound to it (Apache +N)
+	StatusDisabled = "disabled" // only requests whose session is bound to it (Apache +D, mod_jk D)
+	StatusStopped  = "stopped"  // nothing at all (Apache +S, mod_jk S)
+	StatusStandby  = "standby"  // new requests only when no other upstream is available (Apache +H)
+)
+
+// Placeholder names this policy sets.
+const (
+	PlaceholderSessionRoute = "http.reverse_proxy.sticky_route.session_route"
+	PlaceholderRouteChanged = "http.reverse_proxy.sticky_route.route_changed"
+)
+
+// triedVar is the request variable that remembers which upstreams this
+// request was already sent to, so a retry after a failure moves on.
+const triedVar = "sticky_route.tried"
+
+// StickyRoute selects the upstream named by the route suffix of the
+// request's session id.
+type StickyRoute struct {
+	// The routes: each jvmRoute name with the upstream address (as written
+	// in the proxy's upstreams, e.g. `127.0.0.1:8010`) that serves it.
+	Routes []Route `json:"routes,omitempty"`
+
+	// Cookie names that carry the session id, tried in order; every cookie
+	// of a name is tried (same-name cookies with different paths).
+	// Default: `["JSESSIONID"]`.
+	Cookies []string `json:"cookies,omitempty"`
+
+	// Path parameter names that carry the session id (`;jsessionid=…`),
+	// read before the cookies. Default: `["jsessionid"]`.
+	PathParams []string `json:"path_params,omitempty"`
+
+	// The separator between the session id and its route; the route is the
+	// text after the first separator. Default: `.`.
+	Separator string `json:"separator,omitempty"`
+
+	// When the session's node is not available, answer 503 instead of
+	// failing over (Apache's nofailover=On, for clusters without session
+	// replication).
+	NoFailover bool `json:"nofailover,omitempty"`
+
+	// The policy for requests without a usable route (no session, unknown
+	// route, failover). Any selection policy. Default: `round_robin`.
+	FallbackRaw json.RawMessage `json:"fallback,omitempty" caddy:"namespace=http.reverse_proxy.selection_policies inline_key=policy"`
+
+	fallback  reverseproxy.Selector
+	byName    map[string]*Route
+	byAddr    map[string]*Route
+	hasStatus bool // some route has a status other than active
+	logger    *zap.Logger
+	// available reports whether an upstream can take a request; tests
+	// replace it, since Caddy keeps health state unexported.
+	available         func(*reverseproxy.Upstream) bool
+	plainAvailability bool // available is Upstream.Available, which every policy checks itself
+}
+
+// Route binds a jvmRoute to an upstream.
+type Route struct {
+	// The jvmRoute, as Tomcat's Engine jvmRoute attribute sets it.
+	Name string `json:"name"`
+	// The upstream's dial address, as in the proxy's upstreams.
+	Upstream string `json:"upstream"`
+	// One of drain, disabled, stopped, standby; empty is active.
+	Status string `json:"status,omitempty"`
+	// The route to prefer when this one's node is unavailable.
+	Redirect string `json:"redirect,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (StickyRoute) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.reverse_proxy.selection_policies.sticky_route",
+		New: func() caddy.Module { return new(StickyRoute) },
+	}
+}
+
+// Provision validates the routes and loads the fallback policy.
+func (s *StickyRoute) Provision(ctx caddy.Context) error {
+	s.logger = ctx.Logger()
+	if s.available == nil {
+		s.available = (*reverseproxy.Upstream).Available
+		s.plainAvailability = true
+	}
+	if len(s.Cookies) == 0 {
+		s.Cookies = []string{"JSESSIONID"}
+	}
+	if len(s.PathParams) == 0 {
+		s.PathParams = []string{"jsessionid"}
+	}
+	if s.Separator == "" {
+		s.Separator = "."
+	}
+	s.byName = make(map[string]*Route, len(s.Routes))
+	s.byAddr = make(map[string]*Route, len(s.Routes))
+	for i := range s.Routes {
+		rt := &s.Routes[i]
+		if rt.Name == "" || rt.Upstream == "" {
+			return fmt.Errorf("sticky_route: a route needs a name and an upstream address")
+		}
+		switch rt.Status {
+		case StatusActive, StatusDrain, StatusDisabled, StatusStopped, StatusStandby:
+		default:
+			return fmt.Errorf("sticky_route: route %s: unknown status %q (want drain, disabled, stopped or standby)", rt.Name, rt.Status)
+		}
+		if rt.Status != StatusActive {
+			s.hasStatus = true
+		}
+		if prev, ok := s.byName[rt.Name]; ok {
+			return fmt.Errorf("sticky_route: route %s is given twice (%s and %s)", rt.Name, prev.Upstream, rt.Upstream)
+		}
+		addr := normAddr(rt.Upstream)
+		if prev, ok := s.byAddr[addr]; ok {
+			return fmt.Errorf("sticky_route: routes %s and %s name the same upstream %s", prev.Name, rt.Name, rt.Upstream)
+		}
+		s.byName[rt.Name] = rt
+		s.byAddr[addr] = rt
+	}
+	for _, rt := range s.Routes {
+		if rt.Redirect != "" {
+			if _, ok := s.byName[rt.Redirect]; !ok {
+				return fmt.Errorf("sticky_route: route %s redirects to unknown route %s", rt.Name, rt.Redirect)
+			}
+		}
+	}
+	if err := s.checkUpstreams(ctx); err != nil {
+		return err
+	}
+	if s.FallbackRaw == nil {
+		s.FallbackRaw = caddyconfig.JSONModuleObject(reverseproxy.RoundRobinSelection{}, "policy", "round_robin", nil)
+	}
+	mod, err := ctx.LoadModule(s, "FallbackRaw")
+	if err != nil {
+		return fmt.Errorf("sticky_route: loading fallback policy: %v", err)
+	}
+	s.fallback = mod.(reverseproxy.Selector)
+	return nil
+}
+
+// checkUpstreams makes sure every route names one of the proxy's upstreams,
+// when the proxy has a static list.
+func (s *StickyRoute) checkUpstreams(ctx caddy.Context) error {
+	var h *reverseproxy.Handler
+	mods := ctx.Modules()
+	for i := len(mods) - 1; i >= 0; i-- {
+		if rh, ok := mods[i].(*reverseproxy.Handler); ok {
+			h = rh
+			break
+		}
+	}
+	if h == nil || h.DynamicUpstreams != nil || h.DynamicUpstreamsRaw != nil || len(h.Upstreams) == 0 {
+		return nil
+	}
+	known := make(map[string]bool, len(h.Upstreams))
+	var list []string
+	for _, u := range h.Upstreams {
+		known[normAddr(u.Dial)] = true
+		list = append(list, u.Dial)
+	}
+	for _, rt := range s.Routes {
+		if !known[normAddr(rt.Upstream)] {
+			return fmt.Errorf("sticky_route: route %s names %s, which is not one of the proxy's upstreams (%s)",
+				rt.Name, rt.Upstream, strings.Join(list, ", "))
+		}
+	}
+	return nil
+}
+
+func normAddr(a string) string {
+	a = strings.TrimPrefix(strings.TrimPrefix(a, "ajp://"), "http://")
+	return strings.ToLower(a)
+}
+
+// Select returns the upstream of the request's session route when it is
+// available, else fails over (or not, with nofailover).
+func (s *StickyRoute) Select(pool reverseproxy.UpstreamPool, r *http.Request, w http.ResponseWriter) *reverseproxy.Upstream {
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	tried, _ := caddyhttp.GetVar(r.Context(), triedVar).([]*reverseproxy.Upstream)
+
+	name, rt := s.sessionRoute(r)
+	if repl != nil {
+		repl.Set(PlaceholderSessionRoute, name)
+	}
+	var chosen *reverseproxy.Upstream
+	if rt != nil {
+		if u := find(pool, rt); u != nil && rt.Status != StatusStopped && s.available(u) && !contains(tried, u) {
+			chosen = u
+		} else if s.NoFailover {
+			s.set(repl, r, tried, nil, rt)
+			return nil
+		} else if rt.Redirect != "" {
+			if red := s.byName[rt.Redirect]; red != nil && takesNew(red.Status) {
+				if u := find(pool, red); u != nil && s.available(u) && !contains(tried, u) {
+					chosen = u
+				}
+			}
+		}
+	}
+	if chosen == nil {
+		chosen = s.selectFallback(pool, r, w, tried)
+	}
+	s.set(repl, r, tried, chosen, rt)
+	return chosen
+}
+
+// set records the choice: the placeholders and the tried list.
+func (s *StickyRoute) set(repl *caddy.Replacer, r *http.Request, tried []*reverseproxy.Upstream, chosen *reverseproxy.Upstream, rt *Route) {
+	if repl != nil {
+		changed := rt != nil && (chosen == nil || normAddr(chosen.Dial) != normAddr(rt.Upstream))
+		repl.Set(PlaceholderRouteChanged, changed)
+	}
+	if chosen != nil {
+		caddyhttp.SetVar(r.Context(), triedVar, append(tried, chosen))
+	}
+}
+
+// selectFallback picks among the upstreams that take new sessions; standby
+// upstreams only when none of those is available. Upstreams this request
+// already failed on are left out while others remain.
+func (s *StickyRoute) selectFallback(pool reverseproxy.UpstreamPool, r *http.Request, w http.ResponseWriter, tried []*reverseproxy.Upstream) *reverseproxy.Upstream {
+	if !s.hasStatus && len(tried) == 0 && s.plainAvailability {
+		return s.fallback.Select(pool, r, w) // nothing to filter: no copy
+	}
+	for _, retryTried := range []bool{false, true} {
+		for _, want := range []string{StatusActive, StatusStandby} {
+			var eligible reverseproxy.UpstreamPool
+			for _, u := range pool {
+				st := StatusActive
+				if rt := s.byAddr[normAddr(u.Dial)]; rt != nil {
+					st = rt.Status
+				}
+				if st == want && s.available(u) && (retryTried || !contains(tried, u)) {
+					eligible = append(eligible, u)
+				}
+			}
+			if len(eligible) > 0 {
+				return s.fallback.Select(eligible, r, w)
+			}
+		}
+		if len(tried) == 0 {
+			break
+		}
+	}
+	return nil
+}
+
+func takesNew(status string) bool { return status == StatusActive || status == StatusStandby }
+
+func find(pool reverseproxy.UpstreamPool, rt *Route) *reverseproxy.Upstream {
+	addr := normAddr(rt.Upstream)
+	for _, u := range pool {
+		if normAddr(u.Dial) == addr {
+			return u
+		}
+	}
+	return nil
+}
+
+func contains(list []*reverseproxy.Upstream, u *reverseproxy.Upstream) bool {
+	for _, x := range list {
+		if x == u {
+			return true
+		}
+	}
+	return false
+}
+
+// sessionRoute finds the request's session route: the path parameter
+// first (read as Tomcat reads it), then every cookie of each configured
+// name in turn. It returns the first route found that is configured, or,
+// when none is, the first route found at all (nil Route).
+func (s *StickyRoute) sessionRoute(r *http.Request) (string, *Route) {
+	first := ""
+	raw := r.URL.RawPath
+	if raw == "" {
+		raw = r.URL.Path
+	}
+	if strings.IndexByte(raw, ';') >= 0 {
+		for _, p := range s.PathParams {
+			if id, ok := tomcatpath.PathParam(raw, p); ok {
+				if name := RouteOf(id, s.Separator); name != "" {
+					if rt := s.byName[name]; rt != nil {
+						return name, rt
+					}
+					if first == "" {
+						first = name
+					}
+				}
+			}
+		}
+	}
+	for _, line := range r.Header["Cookie"] {
+		for _, cname := range s.Cookies {
+			for rest := line; rest != ""; {
+				var part string
+				part, rest, _ = strings.Cut(rest, ";")
+				k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+				if !ok || k != cname {
+					continue
+				}
+				name := RouteOf(unquote(strings.TrimSpace(v)), s.Separator)
+				if name == "" {
+					continue
+				}
+				if rt := s.byName[name]; rt != nil {
+					return name, rt
+				}
+				if first == "" {
+					first = name
+				}
+			}
+		}
+	}
+	return first, nil
+}
+
+// RouteOf returns the route of a session id: the text after the first
+// separator, or "" when there is none.
+func RouteOf(id, sep string) string {
+	_, route, ok := strings.Cut(id, sep)
+	if !ok {
+		return ""
+	}
+	return route
+}
+
+func unquote(v string) string {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1]
+	}
+	return v
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner     = (*StickyRoute)(nil)
+	_ reverseproxy.Selector = (*StickyRoute)(nil)
+)
