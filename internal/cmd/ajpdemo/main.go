@@ -1,7 +1,9 @@
-// Command ajpdemo is what `make demo` runs: it starts Tomcat with the sample
-// application on AJP port 8010, writes a Caddyfile that serves it through the
-// AJP transport on https://localhost:8443, runs the Caddy binary built with
-// caddy-ajp, and stops everything on Ctrl-C.
+// Command ajpdemo is what `make demo` runs: it starts the user's two-node
+// Tomcat cluster (AJP on 8010/8011, jvmRoute tomcat1/tomcat2, session
+// replication) with the sample application, writes a Caddyfile that serves
+// it through the AJP transport and the sticky_route policy on
+// https://localhost:8443, runs the Caddy binary built with caddy-ajp, and
+// stops everything on Ctrl-C.
 package main
 
 import (
@@ -28,12 +30,29 @@ const caddyfile = `{
 	skip_install_trust
 }
 
+# Caddy's automatic redirect assumes clients reach HTTPS on 443; the demo
+# runs without root on 8443, so it says where to go.
+http://localhost:8080 {
+	redir https://{host}:8443{uri} permanent
+}
+
 localhost:8443 {
 	redir / /share/
-	reverse_proxy 127.0.0.1:8010 {
+	reverse_proxy 127.0.0.1:8010 127.0.0.1:8011 {
 		transport ajp {
 			secret {env.AJP_SECRET}
 		}
+		lb_policy sticky_route {
+			route tomcat1 127.0.0.1:8010
+			route tomcat2 127.0.0.1:8011
+		}
+		# failover: retry on the other node, keep a dead node out for 5 s,
+		# and take it back as soon as it answers again
+		lb_retries 3
+		lb_try_duration 5s
+		fail_duration 5s
+		health_uri /share/tiny.jsp
+		health_interval 2s
 	}
 }
 `
@@ -67,23 +86,29 @@ func run(caddyBin, dir string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	log.Printf("starting Tomcat (jvmRoute tomcat1, AJP on 127.0.0.1:8010) ...")
-	base := filepath.Join(dir, "tomcat1")
-	_ = os.RemoveAll(base)
-	node, err := tomcattest.Start(ctx, tomcattest.Options{
-		Name:     "tomcat1",
-		BaseDir:  base,
-		Keep:     true,
-		AJPPort:  8010,
-		Secret:   secret,
-		JvmRoute: "tomcat1",
-	})
+	log.Printf("starting Tomcat nodes tomcat1 (AJP 127.0.0.1:8010) and tomcat2 (AJP 127.0.0.1:8011) with session replication ...")
+	var opts []tomcattest.Options
+	for i, name := range []string{"tomcat1", "tomcat2"} {
+		base := filepath.Join(dir, name)
+		_ = os.RemoveAll(base)
+		opts = append(opts, tomcattest.Options{
+			Name:     name,
+			BaseDir:  base,
+			Keep:     true,
+			AJPPort:  8010 + i,
+			Secret:   secret,
+			JvmRoute: name,
+		})
+	}
+	nodes, err := tomcattest.StartCluster(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("starting Tomcat: %w", err)
 	}
 	defer func() {
-		log.Printf("stopping Tomcat (pid %d)", node.PID())
-		_ = node.Stop()
+		for _, n := range nodes {
+			log.Printf("stopping %s (pid %d)", n.Name(), n.PID())
+			_ = n.Stop()
+		}
 	}()
 
 	cf := filepath.Join(dir, "Caddyfile")
@@ -111,16 +136,21 @@ func run(caddyBin, dir string) error {
 	fmt.Printf(`
   caddy-ajp demo is running.
 
-    Open   https://localhost:8443/share/        (the sample app, served by Tomcat over AJP)
-           https://localhost:8443/share/echo.jsp (what the servlet sees of your request)
-    Or     curl -k https://localhost:8443/share/session.jsp
+    Open   https://localhost:8443/share/         the sample app: it counts your requests
+                                                  in the session and names the node
+           https://localhost:8443/share/echo.jsp  what the servlet sees of your request
+    Or     curl -k -c jar -b jar https://localhost:8443/share/session.jsp
+
+  Failover: note the node serving you, then kill it
+           kill -9 %d    (tomcat1)      kill -9 %d    (tomcat2)
+  and reload the page: the other node continues your session, the count goes on.
 
   The certificate comes from Caddy's local CA (not installed in your trust
   store): accept it in the browser, or use curl -k.
-  Config: %s   Caddy log: %s   Tomcat log: %s
+  Config: %s   Caddy log: %s   Tomcat logs: %s, %s
 
-  Press Ctrl-C to stop Caddy and Tomcat.
-`, cf, logf.Name(), node.LogPath())
+  Press Ctrl-C to stop Caddy and both Tomcat nodes.
+`, nodes[0].PID(), nodes[1].PID(), cf, logf.Name(), nodes[0].LogPath(), nodes[1].LogPath())
 
 	select {
 	case <-ctx.Done():
