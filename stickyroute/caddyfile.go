@@ -1,6 +1,8 @@
 package stickyroute
 
 import (
+	"strconv"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
@@ -12,6 +14,7 @@ import (
 //	    route <name> <upstream> [{
 //	        status drain|disabled|stopped|standby
 //	        redirect <route>
+//	        weight <n>
 //	    }]
 //	    cookie <name>
 //	    path_param <name>
@@ -51,6 +54,15 @@ func (s *StickyRoute) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 						return d.ArgErr()
 					}
 					rt.Redirect = d.Val()
+				case "weight":
+					if !d.NextArg() {
+						return d.ArgErr()
+					}
+					n, err := strconv.Atoi(d.Val())
+					if err != nil || n < 1 {
+						return d.Errf("route %s: weight must be a positive integer, got %q", rt.Name, d.Val())
+					}
+					rt.Weight = n
 				default:
 					return d.Errf("route %s: unrecognized option %q", rt.Name, sub)
 				}

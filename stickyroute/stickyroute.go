@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -79,6 +80,10 @@ type StickyRoute struct {
 	logger    *zap.Logger
 	// available reports whether an upstream can take a request; tests
 	// replace it, since Caddy keeps health state unexported.
+	weighted bool
+	wrrMu    *sync.Mutex
+	wrrCur   map[string]int // smooth weighted round robin state, by address
+
 	available         func(*reverseproxy.Upstream) bool
 	plainAvailability bool // available is Upstream.Available, which every policy checks itself
 }
@@ -93,6 +98,11 @@ type Route struct {
 	Status string `json:"status,omitempty"`
 	// The route to prefer when this one's node is unavailable.
 	Redirect string `json:"redirect,omitempty"`
+	// The share of new sessions this node gets relative to the others
+	// (Apache's loadfactor). When any route has a weight and no fallback is
+	// configured, new sessions are spread by smooth weighted round robin;
+	// routes without a weight count 1.
+	Weight int `json:"weight,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -134,6 +144,12 @@ func (s *StickyRoute) Provision(ctx caddy.Context) error {
 		if rt.Status != StatusActive {
 			s.hasStatus = true
 		}
+		if rt.Weight < 0 {
+			return fmt.Errorf("sticky_route: route %s: weight must not be negative", rt.Name)
+		}
+		if rt.Weight > 0 {
+			s.weighted = true
+		}
 		if prev, ok := s.byName[rt.Name]; ok {
 			return fmt.Errorf("sticky_route: route %s is given twice (%s and %s)", rt.Name, prev.Upstream, rt.Upstream)
 		}
@@ -154,6 +170,11 @@ func (s *StickyRoute) Provision(ctx caddy.Context) error {
 	if err := s.checkUpstreams(ctx); err != nil {
 		return err
 	}
+	if s.weighted && s.FallbackRaw != nil {
+		return fmt.Errorf("sticky_route: route weights and a fallback policy exclude each other")
+	}
+	s.wrrCur = make(map[string]int)
+	s.wrrMu = new(sync.Mutex)
 	if s.FallbackRaw == nil {
 		s.FallbackRaw = caddyconfig.JSONModuleObject(reverseproxy.RoundRobinSelection{}, "policy", "round_robin", nil)
 	}
@@ -246,7 +267,7 @@ func (s *StickyRoute) set(repl *caddy.Replacer, r *http.Request, tried []*revers
 // upstreams only when none of those is available. Upstreams this request
 // already failed on are left out while others remain.
 func (s *StickyRoute) selectFallback(pool reverseproxy.UpstreamPool, r *http.Request, w http.ResponseWriter, tried []*reverseproxy.Upstream) *reverseproxy.Upstream {
-	if !s.hasStatus && len(tried) == 0 && s.plainAvailability {
+	if !s.hasStatus && !s.weighted && len(tried) == 0 && s.plainAvailability {
 		return s.fallback.Select(pool, r, w) // nothing to filter: no copy
 	}
 	for _, retryTried := range []bool{false, true} {
@@ -262,6 +283,9 @@ func (s *StickyRoute) selectFallback(pool reverseproxy.UpstreamPool, r *http.Req
 				}
 			}
 			if len(eligible) > 0 {
+				if s.weighted {
+					return s.weightedSelect(eligible)
+				}
 				return s.fallback.Select(eligible, r, w)
 			}
 		}
@@ -270,6 +294,28 @@ func (s *StickyRoute) selectFallback(pool reverseproxy.UpstreamPool, r *http.Req
 		}
 	}
 	return nil
+}
+
+// weightedSelect is smooth weighted round robin (as nginx does it): over
+// any window, each upstream gets its weight's share, evenly interleaved.
+func (s *StickyRoute) weightedSelect(eligible reverseproxy.UpstreamPool) *reverseproxy.Upstream {
+	s.wrrMu.Lock()
+	defer s.wrrMu.Unlock()
+	var best *reverseproxy.Upstream
+	total := 0
+	for _, u := range eligible {
+		w := 1
+		if rt := s.byAddr[normAddr(u.Dial)]; rt != nil && rt.Weight > 0 {
+			w = rt.Weight
+		}
+		s.wrrCur[u.Dial] += w
+		total += w
+		if best == nil || s.wrrCur[u.Dial] > s.wrrCur[best.Dial] {
+			best = u
+		}
+	}
+	s.wrrCur[best.Dial] -= total
+	return best
 }
 
 func takesNew(status string) bool { return status == StatusActive || status == StatusStandby }

@@ -330,12 +330,38 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		"sticky_route {\n route a h:1\n route b h:1\n}":         "same upstream",
 		"sticky_route {\n bogus\n}":                             "unrecognized sticky_route option",
 		"sticky_route {\n fallback nonexistent_policy\n}":       "nonexistent_policy",
-		"sticky_route {\n route a h:1 {\n weight 3\n }\n}":      "Testfile:3",
+		"sticky_route {\n route a h:1 {\n weight zero\n }\n}":   "Testfile:3",
 	}
 	for in, want := range bad {
 		var s StickyRoute
 		if err := s.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want error containing %q", in, err, want)
+		}
+	}
+}
+
+func TestWeightsSpreadNewSessions(t *testing.T) {
+	c := newCluster()
+	rs := routes()
+	rs[0].Weight, rs[1].Weight, rs[2].Weight = 1, 2, 1
+	s := provision(t, &StickyRoute{Routes: rs}, c)
+	got := map[string]int{}
+	for i := 0; i < 400; i++ {
+		got[s.Select(c.pool, request("/"), nil).Dial]++
+	}
+	if got["127.0.0.1:8010"] != 100 || got["127.0.0.1:8011"] != 200 || got["127.0.0.1:8012"] != 100 {
+		t.Errorf("weights 1:2:1 gave %v", got)
+	}
+	// weights apply to new sessions only: a bound session stays put
+	for i := 0; i < 10; i++ {
+		if u := s.Select(c.pool, request("/", "JSESSIONID=A.tomcat3"), nil); u.Dial != "127.0.0.1:8012" {
+			t.Fatalf("bound session moved to %s", u.Dial)
+		}
+	}
+	c.down["127.0.0.1:8011"] = true
+	for i := 0; i < 10; i++ {
+		if u := s.Select(c.pool, request("/"), nil); u.Dial == "127.0.0.1:8011" {
+			t.Fatal("weighted selection chose a node that is down")
 		}
 	}
 }
