@@ -57,8 +57,20 @@ func (t *Transport) buildForwardRequest(r *http.Request, fr *ForwardRequest) {
 	fr.RemoteAddr = clientIP
 	fr.RemoteHost = ""
 
+	// server_name comes from Host; server_port is the port Caddy accepted
+	// the connection on: Tomcat reports it as getLocalPort() (its
+	// getServerPort() comes from the Host header), as behind Apache.
 	fr.ServerName, fr.ServerPort = serverNamePort(r.Host, r.TLS != nil)
 	fr.IsSSL = r.TLS != nil
+	var localIP string
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ip, port, err := net.SplitHostPort(la.String()); err == nil {
+			localIP = ip
+			if p, err := strconv.ParseUint(port, 10, 16); err == nil {
+				fr.ServerPort = uint16(p)
+			}
+		}
+	}
 
 	// Headers.
 	hs := fr.Headers[:0]
@@ -68,6 +80,12 @@ func (t *Transport) buildForwardRequest(r *http.Request, fr *ForwardRequest) {
 	}
 	for name, vals := range r.Header {
 		if hopHeaders[name] || len(vals) == 0 {
+			continue
+		}
+		if name == "User-Agent" && len(vals) == 1 && vals[0] == "" {
+			// reverse_proxy sets an empty User-Agent when the client sent
+			// none (to keep Go's HTTP client from adding one); the servlet
+			// must see none, as behind Apache
 			continue
 		}
 		if connTokens != "" && connectionListed(connTokens, name) {
@@ -108,10 +126,8 @@ func (t *Transport) buildForwardRequest(r *http.Request, fr *ForwardRequest) {
 	if connPort != "" && connIP == clientIP {
 		attrs = append(attrs, Attribute{Name: "AJP_REMOTE_PORT", Value: connPort})
 	}
-	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if ip, _, err := net.SplitHostPort(la.String()); err == nil {
-			attrs = append(attrs, Attribute{Name: "AJP_LOCAL_ADDR", Value: ip})
-		}
+	if localIP != "" {
+		attrs = append(attrs, Attribute{Name: "AJP_LOCAL_ADDR", Value: localIP})
 	}
 	fr.SSLCert, fr.SSLCipher, fr.SSLSession, fr.SSLKeySize = "", "", "", 0
 	if cs := r.TLS; cs != nil {
