@@ -55,7 +55,8 @@ func ParseSendHeaders(p []byte, head *ResponseHead) error {
 		return fmt.Errorf("%w: invalid status %d", ErrProtocol, head.Status)
 	}
 	if head.Header == nil {
-		head.Header = make(http.Header, n)
+		// each header takes at least 5 bytes: never trust the count alone
+		head.Header = make(http.Header, min(n, len(d.b)/5))
 	}
 	head.ContentLength = -1
 	for i := 0; i < n; i++ {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -85,6 +86,15 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return refuse(r, http.StatusBadRequest, "bad request path: "+err.Error()), nil
 	}
 
+	// Tomcat's AJP connector answers 500 to more than maxHeaderCount (100)
+	// headers; a client that sends that many gets a 400 that says so.
+	if len(fr.Headers) > maxTomcatHeaders {
+		t.logger.Warn("too many request headers for Tomcat's AJP connector; answered 400",
+			zap.String("upstream", addr), zap.Int("headers", len(fr.Headers)), zap.Int("limit", maxTomcatHeaders))
+		return refuse(r, http.StatusBadRequest, fmt.Sprintf(
+			"too many request headers: %d, Tomcat accepts at most %d", len(fr.Headers), maxTomcatHeaders)), nil
+	}
+
 	wbuf := t.getBuf()
 	b, err := AppendForwardRequest((*wbuf)[:0], &fr, t.PacketSize)
 	if err != nil {
@@ -152,6 +162,14 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 			continue
 		}
 		ex.release()
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return refuse(r, http.StatusRequestEntityTooLarge, "request body too large"), nil
+		case r.Context().Err() == nil && malformedBody(err):
+			t.logger.Debug("malformed request body", zap.String("upstream", addr), zap.Error(err))
+			return refuse(r, http.StatusBadRequest, "malformed request body"), nil
+		}
 		return nil, t.exchangeError(r, addr, err)
 	}
 }
@@ -518,11 +536,15 @@ func (t *Transport) logBodyError(ex *exchange, err error) error {
 }
 
 func (t *Transport) clientBodyError(r *http.Request, addr string, err error) (*http.Response, error) {
+	err = fmt.Errorf("%w: %w", errClientBody, err)
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	switch {
+	case errors.As(err, &mbe):
 		return refuse(r, http.StatusRequestEntityTooLarge, "request body too large"), nil
+	case r.Context().Err() == nil && malformedBody(err):
+		return refuse(r, http.StatusBadRequest, "malformed request body"), nil
 	}
-	return nil, t.exchangeError(r, addr, fmt.Errorf("%w: %w", errClientBody, err))
+	return nil, t.exchangeError(r, addr, err)
 }
 
 // refuse answers the client directly, without an error that would count
@@ -560,6 +582,17 @@ func isConnReset(err error) bool {
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
+
+// maxTomcatHeaders is the default maxHeaderCount of Tomcat's connectors.
+const maxTomcatHeaders = 100
+
+// malformedBody reports a client body error that is the client's protocol
+// violation (bad chunked framing), not a disconnect.
+func malformedBody(err error) bool {
+	var ne net.Error
+	return errors.Is(err, errClientBody) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) &&
+		!errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "closed")
+}
 
 func stringsReader(s string) io.Reader { return &stringReader{s: s} }
 

@@ -14,6 +14,7 @@ package tomcatpath
 import (
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 )
 
@@ -55,6 +56,25 @@ func Check(raw string) error {
 		if dec == "." || dec == ".." {
 			return fmt.Errorf("%w: %q", ErrTraversal, seg)
 		}
+	}
+	if strings.IndexByte(raw, ';') < 0 {
+		return nil // without path parameters both readings agree
+	}
+	// Path parameters can also move plain dot-segments: in "/share/;/../x"
+	// a matcher's ".." removes the ";" segment (giving /share/x), while
+	// Tomcat first empties that segment, merges the slashes, and lets ".."
+	// remove "share" (giving /x). Compare the two readings.
+	tomcat, err := Normalize(raw)
+	if err != nil {
+		return nil // Tomcat answers 400
+	}
+	dec, ok := decode(raw)
+	if !ok {
+		return nil
+	}
+	plain := StripParams(path.Clean(dec))
+	if strings.TrimSuffix(plain, "/") != strings.TrimSuffix(tomcat, "/") {
+		return fmt.Errorf("%w: %q is %q to Tomcat but %q to a path matcher", ErrTraversal, raw, tomcat, plain)
 	}
 	return nil
 }

@@ -30,6 +30,10 @@ func TestCheckRefusesSegmentsThatBecomeDotSegments(t *testing.T) {
 		"/share/..\\private/",
 		"/share/x/..;a=b;c=d/..;/private",
 		"/share/;/..;/private",
+		"/share/;/../private/", // Tomcat: /share//../private → /private
+		"/share/;jsessionid=x/../private/",
+		"/share/;x;y/../private/",
+		"/share/x/;/../../private/",
 	}
 	for _, p := range bad {
 		if err := Check(p); !errors.Is(err, ErrTraversal) {
@@ -54,6 +58,9 @@ func TestCheckKeepsLegitimatePaths(t *testing.T) {
 		"/share/./x",  // plain dot segments resolve the same everywhere
 		"/share/../x", // (Caddy's path matchers clean them)
 		"/share/%zz",  // bad escape: Tomcat itself answers 400
+		"/share/x;jsessionid=1/../y",
+		"/share/%3b/../x", // an encoded ";" is no parameter: both readings agree
+		"/share/a;b/c/",
 	}
 	for _, p := range good {
 		if err := Check(p); err != nil {
@@ -118,6 +125,7 @@ func FuzzCheckKeepsTomcatUnderTheMatchedPrefix(f *testing.F) {
 		"/share/..;/private/", "/share/%2e%2e;/private", "/share/.;/..;/private", "/share/x",
 		"/share/..%2f..%2fprivate", "/share/..;jsessionid=x/private", "/share//..;//private",
 		"/share/%252e%252e/", "/share/a/../../private", "/share;x/../private",
+		"/share/;/../private/", "/share/x/;/../../private/",
 	} {
 		f.Add(s)
 	}
