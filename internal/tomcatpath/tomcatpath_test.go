@@ -103,7 +103,7 @@ func TestPathParam(t *testing.T) {
 		{"/share/x;jsessionid=ABC.tomcat1/y", "jsessionid", "ABC.tomcat1", true},
 		{"/share/x;a=1;jsessionid=Z.t2;b=2", "jsessionid", "Z.t2", true},
 		{"/share;jsessionid=A.t1/x;jsessionid=B.t2", "jsessionid", "B.t2", true}, // last wins, as in Tomcat
-		{"/share/x;JSESSIONID=A", "jsessionid", "", false},                      // names are case-sensitive
+		{"/share/x;JSESSIONID=A", "jsessionid", "", false},                       // names are case-sensitive
 		{"/share/x", "jsessionid", "", false},
 		{"/share/x;jsessionid", "jsessionid", "", false},
 		{"/share/x;jsessionid=", "jsessionid", "", true},
