@@ -6,5 +6,6 @@ package caddyajp
 
 import (
 	_ "github.com/caddy-ajp/caddy-ajp/ajptransport"
+	_ "github.com/caddy-ajp/caddy-ajp/caddyfile"
 	_ "github.com/caddy-ajp/caddy-ajp/stickyroute"
 )

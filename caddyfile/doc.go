@@ -1,2 +1,0 @@
-// Package caddyfile will hold the ajp_balancer Caddyfile directive.
-package caddyfile
