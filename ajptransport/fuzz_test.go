@@ -973,13 +973,14 @@ func playResponseStream(t *testing.T, in []byte, mode byte) {
 	if !sc.isClosed() {
 		t.Fatal("connection still open after Cleanup")
 	}
-	tr.pools.Range(func(_, v any) bool {
-		p := v.(*hostPool)
+	tr.poolsMu.RLock()
+	defer tr.poolsMu.RUnlock()
+	for _, p := range tr.pools {
 		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.open != 0 || len(p.idle) != 0 {
-			t.Fatalf("pool holds %d open, %d idle connections after Cleanup", p.open, len(p.idle))
+		open, idle := p.open, len(p.idle)
+		p.mu.Unlock()
+		if open != 0 || idle != 0 {
+			t.Fatalf("pool holds %d open, %d idle connections after Cleanup", open, idle)
 		}
-		return true
-	})
+	}
 }

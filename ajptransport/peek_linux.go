@@ -3,36 +3,53 @@
 package ajptransport
 
 import (
-	"net"
 	"syscall"
 )
 
-// peerAlive reports whether an idle connection is still open: a
-// non-blocking peek that finds EOF, an error or unexpected bytes means the
-// container closed it (restart, SIGKILL, its keep-alive timeout) or broke
-// protocol, so it must not carry a request. One recvfrom, no allocation.
-func peerAlive(nc net.Conn) bool {
+// peeker checks an idle connection without blocking: a peek that finds EOF,
+// an error or unexpected bytes means the container closed it (restart,
+// SIGKILL, its keep-alive timeout) or broke protocol, so it must not carry
+// a request. It is set up once per connection so a check is one recvfrom
+// and no allocation.
+type peeker struct {
+	rc    syscall.RawConn
+	fn    func(fd uintptr) bool
+	alive bool
+	buf   [1]byte
+}
+
+func newPeeker(nc any) *peeker {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		return true
+		return nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return false
+		return nil
 	}
-	alive := true
-	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		n, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	p := &peeker{rc: rc}
+	p.fn = func(fd uintptr) bool {
+		n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {
-		case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK:
-			alive = true
-		case rerr != nil, n == 0:
-			alive = false // error or EOF
+		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+			p.alive = true
 		default:
-			alive = false // unsolicited bytes: the exchange framing is lost
+			p.alive = false // error, EOF (n == 0) or unsolicited bytes
+			_ = n
 		}
 		return true // never wait for readiness
-	})
-	return err == nil && alive
+	}
+	return p
+}
+
+// peerAlive reports whether the connection is still open and silent.
+func (p *peeker) peerAlive() bool {
+	if p == nil {
+		return true
+	}
+	p.alive = false
+	if err := p.rc.Read(p.fn); err != nil {
+		return false
+	}
+	return p.alive
 }

@@ -2,8 +2,10 @@
 
 package ajptransport
 
-import "net"
-
-// peerAlive cannot peek without blocking on this platform; the CPING before
+// peeker cannot peek without blocking on this platform; the CPING before
 // reuse and the retry of idempotent requests cover stale connections.
-func peerAlive(net.Conn) bool { return true }
+type peeker struct{}
+
+func newPeeker(any) *peeker { return nil }
+
+func (p *peeker) peerAlive() bool { return true }

@@ -26,6 +26,7 @@ type conn struct {
 	pool     *hostPool
 	idleFrom time.Time
 	rbuf     []byte // holds one packet payload
+	peek     *peeker
 }
 
 // poolConfig is what the pools need from the transport config.
@@ -114,7 +115,7 @@ func (p *hostPool) check(c *conn) bool {
 	if p.cfg.idleTimeout > 0 && idle > p.cfg.idleTimeout {
 		return false
 	}
-	if c.br.Buffered() > 0 || !peerAlive(c.nc) {
+	if c.br.Buffered() > 0 || !c.peek.peerAlive() {
 		return false
 	}
 	if idle > p.cfg.pingAfter {
@@ -135,6 +136,7 @@ func (p *hostPool) dial(ctx context.Context) (*conn, error) {
 		br:   bufio.NewReaderSize(nc, p.cfg.packetSize),
 		pool: p,
 		rbuf: make([]byte, p.cfg.packetSize),
+		peek: newPeeker(nc),
 	}
 	if err := c.cping(p.cfg.pingTimeout); err != nil {
 		_ = nc.Close()

@@ -85,7 +85,8 @@ type Transport struct {
 // state is what a provisioned transport owns; kept behind a pointer so the
 // config struct stays copyable.
 type state struct {
-	pools     sync.Map // "network/address" -> *hostPool
+	poolsMu   sync.RWMutex
+	pools     map[poolKey]*hostPool
 	bufPool   sync.Pool
 	closed    atomic.Bool
 	stopJan   chan struct{}
@@ -177,7 +178,7 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		maxConns:    t.MaxConnsPerHost,
 		dial:        countingDial(dialer.DialContext),
 	}
-	t.state = new(state)
+	t.state = &state{pools: make(map[poolKey]*hostPool)}
 	size := 2 * t.PacketSize // room for FORWARD_REQUEST and the first body packet
 	t.bufPool.New = func() any { b := make([]byte, 0, size); return &b }
 	t.stopJan = make(chan struct{})
@@ -220,10 +221,11 @@ func (t *Transport) Cleanup() error {
 			close(t.stopJan)
 			<-t.janDone
 		}
-		t.pools.Range(func(_, v any) bool {
-			v.(*hostPool).closeIdle(true)
-			return true
-		})
+		t.poolsMu.Lock()
+		defer t.poolsMu.Unlock()
+		for _, p := range t.pools {
+			p.closeIdle(true)
+		}
 	})
 	return nil
 }
@@ -240,25 +242,36 @@ func (t *Transport) janitor() {
 		case <-t.stopJan:
 			return
 		case <-tick.C:
-			t.pools.Range(func(_, v any) bool {
-				v.(*hostPool).closeIdle(false)
-				return true
-			})
+			t.poolsMu.RLock()
+			for _, p := range t.pools {
+				p.closeIdle(false)
+			}
+			t.poolsMu.RUnlock()
 		}
 	}
 }
 
+// poolKey identifies a backend; a struct key keeps lookups allocation-free.
+type poolKey struct{ network, addr string }
+
 func (t *Transport) pool(network, addr string) *hostPool {
-	key := network + "/" + addr
-	if p, ok := t.pools.Load(key); ok {
-		return p.(*hostPool)
+	key := poolKey{network, addr}
+	t.poolsMu.RLock()
+	p := t.pools[key]
+	t.poolsMu.RUnlock()
+	if p != nil {
+		return p
 	}
-	p, _ := t.pools.LoadOrStore(key, &hostPool{cfg: &t.cfg, network: network, addr: addr})
-	hp := p.(*hostPool)
-	if t.closed.Load() {
-		hp.closeIdle(true)
+	t.poolsMu.Lock()
+	defer t.poolsMu.Unlock()
+	if p = t.pools[key]; p == nil {
+		p = &hostPool{cfg: &t.cfg, network: network, addr: addr}
+		if t.closed.Load() {
+			p.closed = true
+		}
+		t.pools[key] = p
 	}
-	return hp
+	return p
 }
 
 // openConns counts AJP connections open in this process, across configs.
