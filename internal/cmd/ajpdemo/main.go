@@ -38,21 +38,13 @@ http://localhost:8080 {
 
 localhost:8443 {
 	redir / /share/
-	reverse_proxy 127.0.0.1:8010 127.0.0.1:8011 {
-		transport ajp {
-			secret {env.AJP_SECRET}
-		}
-		lb_policy sticky_route {
-			route tomcat1 127.0.0.1:8010
-			route tomcat2 127.0.0.1:8011
-		}
-		# failover: retry on the other node, keep a dead node out for 5 s,
-		# and take it back as soon as it answers again
-		lb_retries 3
-		lb_try_duration 5s
-		fail_duration 5s
-		health_uri /share/tiny.jsp
-		health_interval 2s
+	# Apache: <Proxy balancer://app> BalancerMember … route=… </Proxy>
+	#         ProxyPass /share balancer://app stickysession=JSESSIONID|jsessionid
+	ajp_balancer /share* {
+		member ajp://127.0.0.1:8010/share route=tomcat1
+		member ajp://127.0.0.1:8011/share route=tomcat2
+		stickysession JSESSIONID|jsessionid
+		secret {env.AJP_SECRET}
 	}
 }
 `
