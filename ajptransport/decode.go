@@ -59,6 +59,12 @@ func ParseSendHeaders(p []byte, head *ResponseHead) error {
 		head.Header = make(http.Header, min(n, len(d.b)/5))
 	}
 	head.ContentLength = -1
+	// All values share one string and one []string backing array: two
+	// allocations for the values however many headers there are.
+	var spans [16]valueSpan
+	sp := spans[:0]
+	var buf [512]byte
+	vb := buf[:0]
 	for i := 0; i < n; i++ {
 		var name string
 		if len(d.b) >= 2 && d.b[0] == 0xA0 {
@@ -83,11 +89,10 @@ func ParseSendHeaders(p []byte, head *ResponseHead) error {
 		if d.err != nil {
 			return d.err
 		}
-		value := string(raw)
 		if name == "Content-Length" {
 			cl, ok := parseContentLength(raw)
 			if !ok {
-				return fmt.Errorf("%w: invalid Content-Length %q", ErrProtocol, value)
+				return fmt.Errorf("%w: invalid Content-Length %q", ErrProtocol, raw)
 			}
 			if head.ContentLength >= 0 && head.ContentLength != cl {
 				return fmt.Errorf("%w: conflicting Content-Length headers", ErrProtocol)
@@ -97,9 +102,28 @@ func ParseSendHeaders(p []byte, head *ResponseHead) error {
 			}
 			head.ContentLength = cl
 		}
-		head.Header[name] = append(head.Header[name], value)
+		sp = append(sp, valueSpan{name: name, start: len(vb), end: len(vb) + len(raw)})
+		vb = append(vb, raw...)
+	}
+	if d.err != nil {
+		return d.err
+	}
+	all := string(vb)
+	vals := make([]string, len(sp))
+	for i, v := range sp {
+		vals[i] = all[v.start:v.end]
+		if prev, ok := head.Header[v.name]; ok {
+			head.Header[v.name] = append(prev, vals[i])
+		} else {
+			head.Header[v.name] = vals[i : i+1 : i+1]
+		}
 	}
 	return d.err
+}
+
+type valueSpan struct {
+	name       string
+	start, end int
 }
 
 // ParseGetBodyChunk decodes GET_BODY_CHUNK and returns the requested size.

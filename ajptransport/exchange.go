@@ -48,6 +48,11 @@ type exchange struct {
 
 	gotPacket bool // any packet came back from the container
 
+	fr    ForwardRequest
+	hdrs  [24]Header
+	attrs [6]Attribute
+	resp  http.Response
+
 	// response body state
 	chunkLeft int   // data bytes of the current SEND_BODY_CHUNK still unread
 	padLeft   int   // bytes after the chunk data in its packet
@@ -71,11 +76,11 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		network, addr = di.Network, di.Address
 	}
 
-	var fr ForwardRequest
-	var hdrs [32]Header
-	var attrs [4]Attribute
-	fr.Headers, fr.ReqAttributes = hdrs[:0], attrs[:0]
-	t.buildForwardRequest(r, &fr)
+	// One allocation holds the request's encoding state and the response.
+	ex := &exchange{t: t, addr: addr, ctx: r.Context(), respCL: -1, bodyLeft: -1}
+	fr := &ex.fr
+	fr.Headers, fr.ReqAttributes = ex.hdrs[:0], ex.attrs[:0]
+	t.buildForwardRequest(r, fr)
 
 	// Tomcat removes ";parameters" and percent-decodes before it resolves
 	// dot-segments: "/share/..;/manager" is "/manager" to it, whatever a
@@ -96,7 +101,7 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 
 	wbuf := t.getBuf()
-	b, err := AppendForwardRequest((*wbuf)[:0], &fr, t.PacketSize)
+	b, err := AppendForwardRequest((*wbuf)[:0], fr, t.PacketSize)
 	if err != nil {
 		t.putBuf(wbuf)
 		if errors.Is(err, ErrPacketTooLarge) {
@@ -110,7 +115,7 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, caddyhttp.Error(http.StatusBadRequest, err)
 	}
 
-	ex := &exchange{t: t, addr: addr, ctx: r.Context(), wbuf: wbuf, respCL: -1, bodyLeft: -1}
+	ex.wbuf = wbuf
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		ex.body = r.Body
 		ex.bodyLeft = r.ContentLength // -1 when unknown
@@ -148,7 +153,7 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		ex.c = c
 		ex.gotPacket, ex.done = false, false
-		ex.stop = context.AfterFunc(r.Context(), func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
+		ex.stop = context.AfterFunc(r.Context(), c.abort)
 		resp, err := ex.start(r)
 		if err == nil {
 			return resp, nil
@@ -212,8 +217,9 @@ func (ex *exchange) response(r *http.Request, p []byte) (*http.Response, error) 
 		return nil, err
 	}
 	ex.respCL = head.ContentLength
-	resp := &http.Response{
-		Status:        strconv.Itoa(head.Status) + " " + http.StatusText(head.Status),
+	resp := &ex.resp
+	*resp = http.Response{
+		Status:        statusLine(head.Status),
 		StatusCode:    head.Status,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
@@ -552,7 +558,7 @@ func (t *Transport) clientBodyError(r *http.Request, addr string, err error) (*h
 func refuse(r *http.Request, status int, reason string) *http.Response {
 	body := reason + "\n"
 	return &http.Response{
-		Status:     strconv.Itoa(status) + " " + http.StatusText(status),
+		Status:     statusLine(status),
 		StatusCode: status,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
@@ -582,6 +588,23 @@ func isConnReset(err error) bool {
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
+
+// statusLines holds "200 OK" and the like, so responses don't build them.
+var statusLines = func() (m [600]string) {
+	for code := 100; code < 600; code++ {
+		if text := http.StatusText(code); text != "" {
+			m[code] = strconv.Itoa(code) + " " + text
+		}
+	}
+	return
+}()
+
+func statusLine(code int) string {
+	if code < len(statusLines) && statusLines[code] != "" {
+		return statusLines[code]
+	}
+	return strconv.Itoa(code)
+}
 
 // maxTomcatHeaders is the default maxHeaderCount of Tomcat's connectors.
 const maxTomcatHeaders = 100

@@ -27,6 +27,7 @@ type conn struct {
 	idleFrom time.Time
 	rbuf     []byte // holds one packet payload
 	peek     *peeker
+	abort    func() // makes blocked I/O return at once: a cancelled request
 }
 
 // poolConfig is what the pools need from the transport config.
@@ -138,6 +139,7 @@ func (p *hostPool) dial(ctx context.Context) (*conn, error) {
 		rbuf: make([]byte, p.cfg.packetSize),
 		peek: newPeeker(nc),
 	}
+	c.abort = func() { _ = nc.SetDeadline(aLongTimeAgo) }
 	if err := c.cping(p.cfg.pingTimeout); err != nil {
 		_ = nc.Close()
 		return nil, fmt.Errorf("new connection does not answer CPING (is %s an AJP connector?): %w", p.addr, err)
