@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"math/big"
@@ -449,5 +450,97 @@ func waitTLS(t *testing.T, client *http.Client, url string) {
 			t.Fatalf("no TLS service at %s: %v", url, err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestRemoteUserComesOnlyFromCaddysOwnAuthentication(t *testing.T) {
+	// bcrypt of "secret-pw" (caddy hash-password)
+	tc := loadCaddyfile(t, `
+http://127.0.0.1:9080 {
+	handle /share/echo.jsp {
+		basic_auth {
+			alice $2a$14$uIkxR8uuz.TAWHcsbeabu./SoreKJ1XCjIE8ShlXEGq2408SQpQJy
+		}
+		reverse_proxy {AJP} {
+			transport ajp {
+				secret {env.AJP_TEST_SECRET}
+			}
+		}
+	}
+	handle {
+		reverse_proxy {AJP} {
+			transport ajp {
+				secret {env.AJP_TEST_SECRET}
+			}
+		}
+	}
+}
+`)
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp", nil)
+	req.SetBasicAuth("alice", "secret-pw")
+	e, _ := doEcho(t, tc.Client, req)
+	if e.RemoteUser == nil || *e.RemoteUser != "alice" || e.AuthType == nil || *e.AuthType != "Basic" {
+		t.Errorf("after Caddy's basic_auth: remoteUser %v authType %v, want alice/Basic", e.RemoteUser, e.AuthType)
+	}
+	// a wrong password never reaches Tomcat
+	req2, _ := http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp", nil)
+	req2.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("mallory:x")))
+	resp, err := tc.Client.Do(req2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("wrong password: %d, want 401 from Caddy", resp.StatusCode)
+	}
+	// an Authorization header Caddy did not check makes no remote user,
+	// even with tomcatAuthentication="false"
+	req3, _ := http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp;x=1", nil)
+	req3.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("mallory:x")))
+	e3, _ := doEcho(t, tc.Client, req3)
+	if e3.RemoteUser != nil {
+		t.Errorf("remote user %q from an unchecked Authorization header", *e3.RemoteUser)
+	}
+}
+
+func TestRequestAttributesReachTheServletOrAreRefusedByTomcat(t *testing.T) {
+	tc := loadCaddyfile(t, `
+http://127.0.0.1:9080 {
+	reverse_proxy {AJP} {
+		transport ajp {
+			secret {env.AJP_TEST_SECRET}
+			request_attribute caddy.test.site {http.request.host}
+			request_attribute caddy.test.fixed hello
+		}
+	}
+}
+`)
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp?attr=caddy.test.site,caddy.test.fixed", nil)
+	e, _ := doEcho(t, tc.Client, req)
+	if e.Attributes["caddy.test.site"] != "127.0.0.1" || e.Attributes["caddy.test.fixed"] != "hello" {
+		t.Errorf("attributes %v", e.Attributes)
+	}
+
+	// A name outside the connector's allowedRequestAttributesPattern: Tomcat
+	// refuses the request; the client gets 502 and the log says why.
+	tc = loadCaddyfile(t, `
+http://127.0.0.1:9080 {
+	reverse_proxy {AJP} {
+		transport ajp {
+			secret {env.AJP_TEST_SECRET}
+			request_attribute not.allowed x
+		}
+	}
+}
+`)
+	off := logOffset(t)
+	resp, err := tc.Client.Get("http://127.0.0.1:9080/share/echo.jsp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	logs, _ := logSince(t, off)
+	if resp.StatusCode != 502 || !strings.Contains(logs, "allowedRequestAttributesPattern") {
+		t.Errorf("refused attribute: status %d, log:\n%s", resp.StatusCode, logs)
 	}
 }

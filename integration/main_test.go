@@ -93,11 +93,14 @@ func run(m *testing.M) int {
 		return 1
 	}
 	tomcat, err = tomcattest.Start(ctx, tomcattest.Options{
-		Name:              "tomcat-it",
-		AJPPort:           port,
-		Secret:            secret,
-		Webapps:           []tomcattest.Webapp{tomcattest.ShareWebapp(), tomcattest.PrivateWebapp()},
-		AJPConnectorAttrs: map[string]string{"allowTrace": "true"},
+		Name:    "tomcat-it",
+		AJPPort: port,
+		Secret:  secret,
+		Webapps: []tomcattest.Webapp{tomcattest.ShareWebapp(), tomcattest.PrivateWebapp()},
+		// tomcatAuthentication=false: Tomcat takes remote_user from the
+		// proxy; the pattern admits the test's own request attributes
+		AJPConnectorAttrs:               map[string]string{"allowTrace": "true", "tomcatAuthentication": "false"},
+		AllowedRequestAttributesPattern: `caddy\.test\..*`,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FATAL: Tomcat did not start (run `apt-get install tomcat10`):", err)
@@ -135,7 +138,7 @@ const globals = `{
 	http_port 9080
 	https_port 9443
 	default_bind 127.0.0.1
-	grace_period 1ns
+	grace_period 10s
 	skip_install_trust
 	local_certs
 	log {

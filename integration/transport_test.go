@@ -23,6 +23,8 @@ type echo struct {
 	ServerPort  int                 `json:"serverPort"`
 	RemoteAddr  string              `json:"remoteAddr"`
 	RemoteHost  string              `json:"remoteHost"`
+	RemoteUser  *string             `json:"remoteUser"`
+	AuthType    *string             `json:"authType"`
 	RemotePort  int                 `json:"remotePort"`
 	LocalAddr   string              `json:"localAddr"`
 	ContentLen  int64               `json:"contentLength"`
