@@ -33,6 +33,9 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
+			if t.InsecureNoSecret {
+				return d.Errf("secret and insecure_no_secret exclude each other")
+			}
 			t.Secret = d.Val()
 			if d.NextArg() {
 				return d.ArgErr()
@@ -40,6 +43,9 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "insecure_no_secret":
 			if d.NextArg() {
 				return d.ArgErr()
+			}
+			if t.Secret != "" {
+				return d.Errf("secret and insecure_no_secret exclude each other")
 			}
 			t.InsecureNoSecret = true
 		case "packet_size", "max_conns_per_host":
@@ -103,6 +109,9 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unrecognized ajp transport option %q", opt)
 		}
+	}
+	if t.Secret == "" && !t.InsecureNoSecret {
+		return d.Errf("the ajp transport needs `secret` (the secret of Tomcat's AJP connector), or `insecure_no_secret` for a connector with secretRequired=\"false\"")
 	}
 	return nil
 }

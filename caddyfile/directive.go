@@ -41,8 +41,15 @@ type member struct {
 	addr   string // host:port
 	path   string // the backend path, e.g. /share
 	route  stickyroute.Route
+	file   string
 	line   int
 	params map[string]string // transport-wide parameters, to check they agree
+}
+
+// errAt is a parse error at a given place, in the form Caddy's own
+// Caddyfile errors take.
+func errAt(file string, line int, format string, args ...any) error {
+	return fmt.Errorf("%s, at %s:%d", fmt.Sprintf(format, args...), file, line)
 }
 
 // balancer collects what the directive's words say.
@@ -53,9 +60,14 @@ type balancer struct {
 	nofailover    bool
 	lbmethod      string
 	maxattempts   int
+	maxattemptSet bool
 	failonstatus  []int
 	timeout       time.Duration
 	retry         time.Duration
+	retrySet      bool
+	file          string
+	line          int    // the directive's
+	matcherTok    string // the matcher token as written
 	reverse       bool
 	transport     ajptransport.Transport
 }
@@ -82,16 +94,20 @@ func parseAJPBalancer(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, erro
 	if !h.Next() {
 		return nil, h.ArgErr()
 	}
+	b := balancer{reverse: true, file: h.File(), line: h.Line()}
+	if h.NextArg() {
+		b.matcherTok = h.Val()
+		h.Prev()
+	}
 	userMatcherSet, err := h.ExtractMatcherSet()
 	if err != nil {
 		return nil, err
 	}
 	d := h.NewFromNextSegment()
-	b := balancer{reverse: true}
 
 	for d.Next() {
 		if d.NextArg() {
-			return nil, d.Errf("ajp_balancer takes its members in its block (member ajp://host:port/path route=…), not as arguments")
+			return nil, d.Errf("ajp_balancer: unexpected argument %q: it takes one path matcher, and its members in its block (member ajp://host:port/path route=…)", d.Val())
 		}
 		for d.NextBlock(0) {
 			if d.Nesting() != 1 {
@@ -105,6 +121,14 @@ func parseAJPBalancer(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, erro
 				m, err := parseMember(d, args)
 				if err != nil {
 					return nil, err
+				}
+				for _, prev := range b.members {
+					if m.route.Name != "" && prev.route.Name == m.route.Name {
+						return nil, d.Errf("route=%s is already the route of the member on line %d", m.route.Name, prev.line)
+					}
+					if strings.EqualFold(prev.addr, m.addr) {
+						return nil, d.Errf("member %s is already given on line %d", m.addr, prev.line)
+					}
 				}
 				b.members = append(b.members, m)
 			case "stickysession":
@@ -131,7 +155,7 @@ func parseAJPBalancer(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, erro
 				case len(args) == 1 && strings.EqualFold(args[0], "off"):
 					b.nofailover = false
 				default:
-					return nil, d.Errf("nofailover takes on or off")
+					return nil, d.Errf("nofailover takes on or off, not %q", strings.Join(args, " "))
 				}
 			case "lbmethod":
 				if len(args) != 1 {
@@ -148,7 +172,7 @@ func parseAJPBalancer(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, erro
 				if err != nil {
 					return nil, err
 				}
-				b.maxattempts = n
+				b.maxattempts, b.maxattemptSet = n, true
 			case "failonstatus":
 				if len(args) == 0 {
 					return nil, d.ArgErr()
@@ -188,7 +212,7 @@ func parseAJPBalancer(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, erro
 				b.transport.PacketSize = n
 			case "proxypassreverse":
 				if len(args) != 1 || (!strings.EqualFold(args[0], "on") && !strings.EqualFold(args[0], "off")) {
-					return nil, d.Errf("proxypassreverse takes on or off")
+					return nil, d.Errf("proxypassreverse takes on or off, not %q", strings.Join(args, " "))
 				}
 				b.reverse = strings.EqualFold(args[0], "on")
 			case "transport", "lb_policy", "to", "dynamic":
@@ -202,20 +226,32 @@ func parseAJPBalancer(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, erro
 		}
 	}
 	if len(b.members) == 0 {
-		return nil, h.Errf("ajp_balancer needs at least one member (member ajp://host:port/path route=name)")
+		return nil, errAt(b.file, b.line, "ajp_balancer needs at least one member (member ajp://host:port/path route=name)")
 	}
-	if err := b.settleTransport(h); err != nil {
+	if err := b.settleTransport(); err != nil {
 		return nil, err
 	}
 	prefix, err := matcherPrefix(userMatcherSet)
 	backendPath := b.members[0].path
 	for _, m := range b.members[1:] {
 		if m.path != backendPath {
-			return nil, h.Errf("members have different paths (%q on line %d, %q on line %d): one ajp_balancer maps to one path", backendPath, b.members[0].line, m.path, m.line)
+			return nil, errAt(m.file, m.line, "member path %q differs from %q on line %d: one ajp_balancer maps to one path", m.path, backendPath, b.members[0].line)
 		}
 	}
 	if err != nil && backendPath != "" {
-		return nil, h.Errf("ajp_balancer maps the matched path onto the members' path %s, which needs a single path matcher such as /app*: %v", backendPath, err)
+		return nil, errAt(b.file, b.line, "ajp_balancer %s maps its matched path onto the members' path %s, which needs a single path matcher such as /app*: %v", b.matcherTok, backendPath, err)
+	}
+	names := map[string]bool{}
+	for _, m := range b.members {
+		names[m.route.Name] = m.route.Name != ""
+	}
+	for _, m := range b.members {
+		if m.route.Redirect != "" && !names[m.route.Redirect] {
+			return nil, errAt(m.file, m.line, "redirect=%s names no member's route", m.route.Redirect)
+		}
+		if m.route.Weight > 1 && (b.lbmethod == "bybusyness" || b.lbmethod == "bytraffic") {
+			return nil, errAt(m.file, m.line, "loadfactor=%d works with lbmethod byrequests only, not %s", m.route.Weight, b.lbmethod)
+		}
 	}
 
 	// the reverse_proxy: passthrough subdirectives first, then ours
@@ -234,7 +270,7 @@ func parseAJPBalancer(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, erro
 		return nil, err
 	}
 	if err := b.configure(rp); err != nil {
-		return nil, h.Errf("%v", err)
+		return nil, errAt(b.file, b.line, "%v", err)
 	}
 
 	handlers := []json.RawMessage{}
@@ -255,7 +291,7 @@ func parseAJPBalancer(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, erro
 
 // parseMember reads `member ajp://host:port/path key=value…`.
 func parseMember(d *cf.Dispenser, args []string) (member, error) {
-	m := member{line: d.Line(), params: map[string]string{}}
+	m := member{file: d.File(), line: d.Line(), params: map[string]string{}}
 	if len(args) == 0 {
 		return m, d.Errf("member needs a URL: member ajp://host:port/path route=name")
 	}
@@ -310,7 +346,7 @@ func parseMember(d *cf.Dispenser, args []string) (member, error) {
 // memberStatus maps Apache's status flags onto sticky_route statuses.
 func memberStatus(v string) (string, error) {
 	flag := strings.TrimPrefix(v, "+")
-	if strings.HasPrefix(v, "-") && len(v) == 2 {
+	if strings.HasPrefix(v, "-") && len(v) == 2 && strings.ContainsAny(strings.ToUpper(v[1:]), "DSHN") {
 		return stickyroute.StatusActive, nil // clearing a flag: active
 	}
 	switch strings.ToUpper(flag) {
@@ -326,37 +362,45 @@ func memberStatus(v string) (string, error) {
 	return "", fmt.Errorf("status %q is not supported: use +D (disabled), +S (stopped), +H (hot standby) or +N (drain)", v)
 }
 
-// settleTransport maps the member parameters that configure the transport
-// (one transport serves all members, so they must agree).
-func (b *balancer) settleTransport(h httpcaddyfile.Helper) error {
-	seen := map[string]member{}
+// settleTransport maps the member parameters that configure the transport.
+// One transport serves all members, so such a parameter must be given on
+// every member with the same value, or on none.
+func (b *balancer) settleTransport() error {
+	keys := map[string]bool{}
 	for _, m := range b.members {
-		for k, v := range m.params {
-			if prev, ok := seen[k]; ok && prev.params[k] != v {
-				return h.Errf("member parameter %s differs between the members on lines %d and %d: ajp_balancer applies it to all members, give them the same value", k, prev.line, m.line)
-			}
-			seen[k] = m
+		for k := range m.params {
+			keys[k] = true
 		}
 	}
 	t := &b.transport
-	for k, m := range seen {
-		v := m.params[k]
+	for k := range keys {
+		first := b.members[0]
+		for _, m := range b.members {
+			v, ok := m.params[k]
+			if !ok {
+				return errAt(m.file, m.line, "member %s has no %s=, which another member sets: ajp_balancer applies %s to all members, so give every member the same value", m.addr, k, k)
+			}
+			if v != first.params[k] {
+				return errAt(m.file, m.line, "%s=%s differs from %s=%s on line %d: ajp_balancer applies %s to all members, so give every member the same value", k, v, k, first.params[k], first.line, k)
+			}
+		}
+		v, m := first.params[k], first
 		switch k {
 		case "secret":
 			if t.Secret != "" && t.Secret != v {
-				return h.Errf("member secret on line %d differs from the balancer's secret", m.line)
+				return errAt(m.file, m.line, "member secret= differs from the balancer's secret")
 			}
 			t.Secret = v
 		case "max":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
-				return h.Errf("max=%q on line %d: want a number", v, m.line)
+				return errAt(m.file, m.line, "max=%q: want a number", v)
 			}
 			t.MaxConnsPerHost = n
 		default:
 			dur, err := apacheDuration(v)
 			if err != nil {
-				return h.Errf("%s=%q on line %d: %v", k, v, m.line, err)
+				return errAt(m.file, m.line, "%s=%q: %v", k, v, err)
 			}
 			switch k {
 			case "ping":
@@ -368,12 +412,12 @@ func (b *balancer) settleTransport(h httpcaddyfile.Helper) error {
 			case "ttl":
 				t.IdleTimeout = caddy.Duration(dur)
 			case "retry":
-				b.retry = dur
+				b.retry, b.retrySet = dur, true
 			}
 		}
 	}
 	if t.Secret == "" {
-		return h.Errf("ajp_balancer needs the AJP secret of Tomcat's connector: secret {env.AJP_SECRET} (or secret= on the members)")
+		return errAt(b.file, b.line, "ajp_balancer needs the AJP secret of Tomcat's connector: secret {env.AJP_SECRET} (or secret= on the members)")
 	}
 	return nil
 }
@@ -394,11 +438,8 @@ func (b *balancer) configure(rp *reverseproxy.Handler) error {
 		if m.route.Weight > 1 {
 			weighted = true
 		}
-		if m.route.Name == "" {
-			if m.route.Status != "" || m.route.Redirect != "" {
-				return fmt.Errorf("member %s on line %d has status or redirect but no route=", m.addr, m.line)
-			}
-			continue
+		if m.route.Name == "" && m.route.Status == "" && m.route.Weight == 0 {
+			continue // nothing for the policy to know
 		}
 		sr.Routes = append(sr.Routes, m.route)
 	}
@@ -425,15 +466,18 @@ func (b *balancer) configure(rp *reverseproxy.Handler) error {
 	lb := rp.LoadBalancing
 	lb.SelectionPolicyRaw = caddyconfig.JSONModuleObject(sr, "policy", "sticky_route", nil)
 	switch {
-	case b.maxattempts > 0:
+	case b.maxattemptSet:
 		lb.Retries = b.maxattempts
+		if b.maxattempts == 0 && b.timeout == 0 {
+			lb.TryDuration = 0 // maxattempts 0: no retries at all
+		}
 	case lb.Retries == 0:
 		lb.Retries = max(len(b.members), 1)
 	}
 	switch {
 	case b.timeout > 0:
 		lb.TryDuration = caddy.Duration(b.timeout)
-	case lb.TryDuration == 0:
+	case lb.TryDuration == 0 && !(b.maxattemptSet && b.maxattempts == 0):
 		lb.TryDuration = caddy.Duration(defaultTryDuration)
 	}
 
@@ -444,8 +488,8 @@ func (b *balancer) configure(rp *reverseproxy.Handler) error {
 		rp.HealthChecks.Passive = &reverseproxy.PassiveHealthChecks{}
 	}
 	ps := rp.HealthChecks.Passive
-	if b.retry > 0 {
-		ps.FailDuration = caddy.Duration(b.retry)
+	if b.retrySet {
+		ps.FailDuration = caddy.Duration(b.retry) // retry=0: failed members are not kept out
 	} else if ps.FailDuration == 0 {
 		ps.FailDuration = caddy.Duration(defaultFailDuration)
 	}

@@ -155,6 +155,22 @@ func loadCaddyfile(t *testing.T, sites string) *caddytest.Tester {
 	t.Helper()
 	skipIfShort(t)
 	tc := caddytest.NewTester(t)
+	off := logOffset(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := logSince(t, off)
+			var keep []string
+			for _, l := range strings.Split(logs, "\n") {
+				if strings.Contains(l, `"level":"error"`) || strings.Contains(l, `"level":"warn"`) || strings.Contains(l, "ajp") {
+					keep = append(keep, l)
+				}
+			}
+			if len(keep) > 40 {
+				keep = keep[len(keep)-40:]
+			}
+			t.Logf("Caddy's log (errors, warnings, AJP) since this test's config:\n%s", strings.Join(keep, "\n"))
+		}
+	})
 	cfg := globals + strings.ReplaceAll(sites, "{AJP}", tomcat.AJPAddr())
 	tc.InitServer(cfg, "caddyfile")
 	if t.Failed() {

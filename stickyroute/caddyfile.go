@@ -1,6 +1,7 @@
 package stickyroute
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -23,7 +24,9 @@ import (
 //	    fallback <policy> [{ … }]
 //	}
 func (s *StickyRoute) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // consume policy name
+	d.Next()                         // consume policy name
+	redirectLine := map[string]int{} // by route name, for errors found at the end
+	weightLine, fallbackLine := 0, 0
 	if d.NextArg() {
 		return d.ArgErr()
 	}
@@ -54,6 +57,7 @@ func (s *StickyRoute) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 						return d.ArgErr()
 					}
 					rt.Redirect = d.Val()
+					redirectLine[rt.Name] = d.Line()
 				case "weight":
 					if !d.NextArg() {
 						return d.ArgErr()
@@ -63,6 +67,9 @@ func (s *StickyRoute) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 						return d.Errf("route %s: weight must be a positive integer, got %q", rt.Name, d.Val())
 					}
 					rt.Weight = n
+					if weightLine == 0 {
+						weightLine = d.Line()
+					}
 				default:
 					return d.Errf("route %s: unrecognized option %q", rt.Name, sub)
 				}
@@ -107,6 +114,7 @@ func (s *StickyRoute) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Err("fallback selection policy already specified")
 			}
 			name := d.Val()
+			fallbackLine = d.Line()
 			modID := "http.reverse_proxy.selection_policies." + name
 			unm, err := caddyfile.UnmarshalModule(d, modID)
 			if err != nil {
@@ -120,6 +128,21 @@ func (s *StickyRoute) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unrecognized sticky_route option %q", opt)
 		}
+	}
+	names := map[string]bool{}
+	weighted := false
+	for _, rt := range s.Routes {
+		names[rt.Name] = true
+		weighted = weighted || rt.Weight > 0
+	}
+	for _, rt := range s.Routes {
+		if rt.Redirect != "" && !names[rt.Redirect] {
+			return fmt.Errorf("route %s redirects to unknown route %q, at %s:%d", rt.Name, rt.Redirect, d.File(), redirectLine[rt.Name])
+		}
+	}
+	if weighted && s.FallbackRaw != nil {
+		return fmt.Errorf("route weights (line %d) and a fallback policy (line %d) exclude each other: weights already choose among the upstreams, at %s:%d",
+			weightLine, fallbackLine, d.File(), fallbackLine)
 	}
 	return nil
 }

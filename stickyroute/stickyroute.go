@@ -90,8 +90,10 @@ type StickyRoute struct {
 
 // Route binds a jvmRoute to an upstream.
 type Route struct {
-	// The jvmRoute, as Tomcat's Engine jvmRoute attribute sets it.
-	Name string `json:"name"`
+	// The jvmRoute, as Tomcat's Engine jvmRoute attribute sets it. A route
+	// without a name gives its upstream a status or weight only (an Apache
+	// member without route=).
+	Name string `json:"name,omitempty"`
 	// The upstream's dial address, as in the proxy's upstreams.
 	Upstream string `json:"upstream"`
 	// One of drain, disabled, stopped, standby; empty is active.
@@ -133,8 +135,8 @@ func (s *StickyRoute) Provision(ctx caddy.Context) error {
 	s.byAddr = make(map[string]*Route, len(s.Routes))
 	for i := range s.Routes {
 		rt := &s.Routes[i]
-		if rt.Name == "" || rt.Upstream == "" {
-			return fmt.Errorf("sticky_route: a route needs a name and an upstream address")
+		if rt.Upstream == "" {
+			return fmt.Errorf("sticky_route: route %q needs an upstream address", rt.Name)
 		}
 		switch rt.Status {
 		case StatusActive, StatusDrain, StatusDisabled, StatusStopped, StatusStandby:
@@ -150,14 +152,16 @@ func (s *StickyRoute) Provision(ctx caddy.Context) error {
 		if rt.Weight > 0 {
 			s.weighted = true
 		}
-		if prev, ok := s.byName[rt.Name]; ok {
+		if prev, ok := s.byName[rt.Name]; ok && rt.Name != "" {
 			return fmt.Errorf("sticky_route: route %s is given twice (%s and %s)", rt.Name, prev.Upstream, rt.Upstream)
 		}
 		addr := normAddr(rt.Upstream)
 		if prev, ok := s.byAddr[addr]; ok {
 			return fmt.Errorf("sticky_route: routes %s and %s name the same upstream %s", prev.Name, rt.Name, rt.Upstream)
 		}
-		s.byName[rt.Name] = rt
+		if rt.Name != "" { // a nameless route only carries a status or weight
+			s.byName[rt.Name] = rt
+		}
 		s.byAddr[addr] = rt
 	}
 	for _, rt := range s.Routes {

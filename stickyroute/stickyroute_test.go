@@ -287,7 +287,7 @@ func TestProvisionErrors(t *testing.T) {
 		"same name":        {[]Route{{Name: "a", Upstream: "h:1"}, {Name: "a", Upstream: "h:2"}}, "route a is given twice"},
 		"bad status":       {[]Route{{Name: "a", Upstream: "h:1", Status: "sleepy"}}, "unknown status"},
 		"unknown redirect": {[]Route{{Name: "a", Upstream: "h:1", Redirect: "zz"}}, "unknown route zz"},
-		"no upstream":      {[]Route{{Name: "a"}}, "needs a name and an upstream"},
+		"no upstream":      {[]Route{{Name: "a"}}, "needs an upstream"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
