@@ -14,7 +14,9 @@ XCADDY_GOPROXY := $(shell $(GO) env GOPROXY | sed -e 's/,direct$$//' -e 's/,off$
 ## test: every test, including those against real Tomcat and the xcaddy-built Caddy
 test: deps $(CADDY)
 	$(GO) vet ./...
-	CADDY_BINARY=$(CURDIR)/$(CADDY) $(GO) test -count=1 -timeout 25m ./...
+	# one test binary at a time: the Tomcat nodes, Apache and Caddy of one
+	# package get the machine's cores to themselves
+	CADDY_BINARY=$(CURDIR)/$(CADDY) $(GO) test -p 1 -count=1 -timeout 25m ./...
 
 ## demo: Tomcat with the sample app behind Caddy on https://localhost:8443 (Ctrl-C stops it)
 demo: deps $(CADDY)
@@ -43,6 +45,12 @@ fuzz:
 	@for f in $$($(GO) test -list '^Fuzz' ./ajptransport | grep ^Fuzz); do \
 		echo "== $$f"; $(GO) test ./ajptransport -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
+
+## bench: Apache mod_proxy_ajp / mod_jk, stock reverse_proxy and caddy-ajp in front of two Tomcat nodes, under wrk (BENCHMARKS.md)
+bench:
+	@./scripts/deps.sh bench
+	$(MAKE) build
+	$(GO) run ./internal/cmd/ajpbench -caddy $(CURDIR)/$(CADDY) -out BENCHMARKS.md
 
 clean:
 	rm -rf bin .demo .bench
