@@ -11,9 +11,6 @@ import (
 	"time"
 )
 
-// errPoolClosed is returned when a request arrives after Cleanup.
-var errPoolClosed = errors.New("AJP connection pool closed (config reloaded)")
-
 // errPoolExhausted is returned when max_conns_per_host connections are busy
 // and none came free within the wait bound.
 var errPoolExhausted = errors.New("all AJP connections to this backend are busy (max_conns_per_host)")
@@ -61,11 +58,10 @@ func (p *hostPool) get(ctx context.Context) (c *conn, reused bool, err error) {
 	var deadline time.Time
 	for {
 		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			return nil, false, errPoolClosed
-		}
-		if n := len(p.idle); n > 0 {
+		// After Cleanup (a config reload), requests the old config still
+		// serves during its grace period get fresh connections, which are
+		// closed after their one exchange: nothing is kept, nothing fails.
+		if n := len(p.idle); n > 0 && !p.closed {
 			c = p.idle[n-1]
 			p.idle[n-1] = nil
 			p.idle = p.idle[:n-1]
@@ -76,7 +72,7 @@ func (p *hostPool) get(ctx context.Context) (c *conn, reused bool, err error) {
 			p.discard(c)
 			continue
 		}
-		if p.cfg.maxConns <= 0 || p.open < p.cfg.maxConns {
+		if p.cfg.maxConns <= 0 || p.open < p.cfg.maxConns || p.closed {
 			p.open++
 			p.mu.Unlock()
 			c, err = p.dial(ctx)

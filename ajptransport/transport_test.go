@@ -430,3 +430,26 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		}
 	}
 }
+
+// A config reload cleans up the old transport while its server may still
+// finish requests: those must still be served, and leave nothing open.
+func TestRequestsAfterCleanupAreServedAndLeaveNothingOpen(t *testing.T) {
+	fc := newFakeContainer(t, serveOK)
+	tr := newTransport(t, nil)
+	if got := fetch(t, tr, fc.addr(), "/"); got != "ok" {
+		t.Fatal(got)
+	}
+	tr.Cleanup()
+	for i := 0; i < 3; i++ {
+		if got := fetch(t, tr, fc.addr(), "/"); got != "ok" {
+			t.Fatalf("request after Cleanup: %q", got)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for OpenConnections() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := OpenConnections(); n != 0 {
+		t.Errorf("%d connections open after Cleanup and the requests that followed it", n)
+	}
+}
