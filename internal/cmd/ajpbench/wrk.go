@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// scenario is one wrk workload.
+type scenario struct {
+	Name    string
+	Path    string // request target, from the front end's root
+	Threads int
+	Conns   int
+	Script  string // wrk Lua script in the scripts directory, "" for GET
+	Desc    string
+}
+
+var allScenarios = []scenario{
+	{Name: "tiny", Path: "/share/tiny.jsp", Threads: 2, Conns: 50,
+		Desc: "GET /share/tiny.jsp (a 5-byte body)"},
+	{Name: "1MiB", Path: "/share/bytes.jsp?n=1048576", Threads: 2, Conns: 16,
+		Desc: "GET /share/bytes.jsp?n=1048576 (1 MiB, Tomcat sends Content-Length)"},
+	{Name: "post64k", Path: "/share/echo.jsp", Threads: 2, Conns: 16, Script: "post64k.lua",
+		Desc: "POST of 64 KiB to /share/echo.jsp (reads and hashes the body, answers ~1 KiB of JSON)"},
+	{Name: "c1000", Path: "/share/tiny.jsp", Threads: 2, Conns: 1000,
+		Desc: "GET /share/tiny.jsp, 1000 concurrent keep-alive connections"},
+}
+
+// wrkResult is what one wrk run reports.
+type wrkResult struct {
+	Requests int64
+	Seconds  float64 // wrk's measured duration
+	RPS      float64
+	P50, P99 time.Duration
+	Connect  int64 // socket errors
+	Read     int64
+	Write    int64
+	Timeout  int64
+	Non2xx   int64   // "Non-2xx or 3xx responses" (status ≥ 400)
+	CPU      float64 // wrk's own user+system seconds
+}
+
+// Errors is every failed request or connection wrk counted.
+func (r wrkResult) Errors() int64 { return r.Connect + r.Read + r.Write + r.Timeout + r.Non2xx }
+
+// wrkRun runs wrk once for sc against baseURL.
+type wrkRun struct {
+	bin        string
+	scriptsDir string
+	timeout    time.Duration // wrk --timeout
+}
+
+func (w wrkRun) run(ctx context.Context, sc scenario, baseURL string, d time.Duration) (wrkResult, string, error) {
+	args := []string{
+		"-t", strconv.Itoa(sc.Threads), "-c", strconv.Itoa(sc.Conns),
+		"-d", strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second))) + "s",
+		"--timeout", strconv.Itoa(max(1, int(w.timeout.Round(time.Second)/time.Second))) + "s",
+		"--latency",
+	}
+	if sc.Script != "" {
+		args = append(args, "-s", filepath.Join(w.scriptsDir, sc.Script))
+	}
+	args = append(args, baseURL+sc.Path)
+	ctx, cancel := context.WithTimeout(ctx, d+w.timeout+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, w.bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	text := out.String()
+	if err != nil {
+		return wrkResult{}, text, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, text)
+	}
+	res, err := parseWrk(text)
+	if err != nil {
+		return wrkResult{}, text, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, text)
+	}
+	if ps := cmd.ProcessState; ps != nil {
+		res.CPU = (ps.UserTime() + ps.SystemTime()).Seconds()
+	}
+	return res, text, nil
+}
+
+var (
+	wrkRequestsRE = regexp.MustCompile(`(?m)^\s*(\d+) requests in ([\d.]+[a-z]+),`)
+	wrkRPSRE      = regexp.MustCompile(`(?m)^Requests/sec:\s+([\d.]+)`)
+	wrkSocketRE   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	wrkNon2xxRE   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	wrkPctRE      = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+[a-z]+)\s*$`)
+)
+
+// parseWrk reads the summary `wrk --latency` prints.
+func parseWrk(s string) (wrkResult, error) {
+	var r wrkResult
+	m := wrkRequestsRE.FindStringSubmatch(s)
+	if m == nil {
+		return r, fmt.Errorf("no \"N requests in\" line in wrk's output")
+	}
+	r.Requests, _ = strconv.ParseInt(m[1], 10, 64)
+	d, err := parseWrkDuration(m[2])
+	if err != nil {
+		return r, err
+	}
+	r.Seconds = d.Seconds()
+	m = wrkRPSRE.FindStringSubmatch(s)
+	if m == nil {
+		return r, fmt.Errorf("no Requests/sec in wrk's output")
+	}
+	r.RPS, _ = strconv.ParseFloat(m[1], 64)
+	if m := wrkSocketRE.FindStringSubmatch(s); m != nil {
+		for i, p := range []*int64{&r.Connect, &r.Read, &r.Write, &r.Timeout} {
+			*p, _ = strconv.ParseInt(m[i+1], 10, 64)
+		}
+	}
+	if m := wrkNon2xxRE.FindStringSubmatch(s); m != nil {
+		r.Non2xx, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	found := 0
+	for _, m := range wrkPctRE.FindAllStringSubmatch(s, -1) {
+		d, err := parseWrkDuration(m[2])
+		if err != nil {
+			return r, err
+		}
+		if m[1] == "50" {
+			r.P50 = d
+		} else {
+			r.P99 = d
+		}
+		found++
+	}
+	if found != 2 && r.Requests > 0 {
+		return r, fmt.Errorf("no 50%%/99%% latency lines in wrk's output (run with --latency)")
+	}
+	return r, nil
+}
+
+var wrkDurationRE = regexp.MustCompile(`^([\d.]+)(us|ms|s|m|h)$`)
+
+// parseWrkDuration reads wrk's time format: "635.00us", "1.23ms", "2.00s",
+// "1.50m".
+func parseWrkDuration(s string) (time.Duration, error) {
+	m := wrkDurationRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("wrk duration %q: unknown format", s)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, fmt.Errorf("wrk duration %q: %w", s, err)
+	}
+	unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second, "m": time.Minute, "h": time.Hour}[m[2]]
+	return time.Duration(v * float64(unit)), nil
+}
