@@ -189,7 +189,7 @@ func (ex *exchange) start(r *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("sending FORWARD_REQUEST: %w", err)
 	}
 	for {
-		n, err := ex.readHeader()
+		n, err := ex.readHeader(true)
 		if err != nil {
 			return nil, err
 		}
@@ -298,82 +298,112 @@ func (ex *exchange) Read(p []byte) (int, error) {
 
 func (ex *exchange) read(p []byte) (int, error) {
 	c := ex.c
+	n := 0 // bytes put in p; once there are some, only what is buffered is taken, never waited for
 	for {
 		if ex.chunkLeft > 0 {
-			if len(p) == 0 {
-				return 0, nil
+			if n == len(p) {
+				return n, nil
 			}
-			if err := ex.deadline(); err != nil {
+			want := min(len(p)-n, ex.chunkLeft)
+			if n > 0 {
+				if want = min(want, c.br.Buffered()); want == 0 {
+					return n, nil
+				}
+			} else if err := ex.deadline(); err != nil {
 				return 0, err
 			}
-			n, err := c.br.Read(p[:min(len(p), ex.chunkLeft)])
-			ex.chunkLeft -= n
-			ex.respRead += int64(n)
+			m, err := c.br.Read(p[n : n+want])
+			n += m
+			ex.chunkLeft -= m
+			ex.respRead += int64(m)
 			if ex.respCL >= 0 && ex.respRead > ex.respCL {
 				return 0, fmt.Errorf("%w: response body longer than its Content-Length %d", ErrProtocol, ex.respCL)
 			}
 			if err != nil {
 				return n, noEOF(err)
 			}
-			if ex.chunkLeft == 0 && ex.padLeft > 0 {
-				if _, err := c.br.Discard(ex.padLeft); err != nil {
-					return n, noEOF(err)
-				}
-				ex.padLeft = 0
-			}
-			return n, nil
+			continue
 		}
-		n, err := ex.readHeader()
+		if ex.padLeft > 0 {
+			if n > 0 && c.br.Buffered() < ex.padLeft {
+				return n, nil
+			}
+			if _, err := c.br.Discard(ex.padLeft); err != nil {
+				return n, noEOF(err)
+			}
+			ex.padLeft = 0
+		}
+		if n > 0 && !ex.nextBuffered() {
+			return n, nil // deliver what we have; the rest may take time
+		}
+		pn, err := ex.readHeader(n == 0)
 		if err != nil {
-			return 0, err
+			return n, err
 		}
 		typ, err := c.br.Peek(1)
 		if err != nil {
-			return 0, noEOF(err)
+			return n, noEOF(err)
 		}
 		switch typ[0] {
 		case typeSendBodyChunk:
 			h, err := c.br.Peek(3)
 			if err != nil {
-				return 0, noEOF(err)
+				return n, noEOF(err)
 			}
-			size, err := ParseBodyChunkLen(h, n)
+			size, err := ParseBodyChunkLen(h, pn)
 			if err != nil {
-				return 0, err
+				return n, err
 			}
 			_, _ = c.br.Discard(3)
-			ex.chunkLeft, ex.padLeft = size, n-3-size
-			if size == 0 { // a flush: the data before it has been returned already
-				if _, err := c.br.Discard(ex.padLeft); err != nil {
-					return 0, noEOF(err)
-				}
-				ex.padLeft = 0
-			}
+			// a zero-length chunk is Tomcat's flush: what came before it is
+			// returned by now (the loop below stops at a packet not yet here)
+			ex.chunkLeft, ex.padLeft = size, pn-3-size
 		case typeGetBodyChunk:
-			if err := ex.readPayload(n); err != nil {
-				return 0, err
+			if err := ex.readPayload(pn); err != nil {
+				return n, err
 			}
-			if err := ex.sendBodyChunk(c.rbuf[:n]); err != nil {
-				return 0, err
+			if err := ex.sendBodyChunk(c.rbuf[:pn]); err != nil {
+				return n, err
 			}
 		case typeEndResponse:
-			if err := ex.readPayload(n); err != nil {
-				return 0, err
+			if err := ex.readPayload(pn); err != nil {
+				return n, err
 			}
-			reuse, err := ParseEndResponse(c.rbuf[:n])
+			reuse, err := ParseEndResponse(c.rbuf[:pn])
 			if err != nil {
-				return 0, err
+				return n, err
 			}
 			if ex.respCL >= 0 && ex.respRead != ex.respCL {
-				return 0, fmt.Errorf("%w: response body of %d bytes is shorter than its Content-Length %d", ErrProtocol, ex.respRead, ex.respCL)
+				return n, fmt.Errorf("%w: response body of %d bytes is shorter than its Content-Length %d", ErrProtocol, ex.respRead, ex.respCL)
 			}
 			ex.reuse = reuse
 			ex.finish(reuse)
-			return 0, io.EOF
+			return n, io.EOF
 		default:
-			return 0, fmt.Errorf("%w: unexpected message type %d in the response body", ErrProtocol, typ[0])
+			return n, fmt.Errorf("%w: unexpected message type %d in the response body", ErrProtocol, typ[0])
 		}
 	}
+}
+
+// nextBuffered reports whether the next packet can be taken without
+// waiting: a body chunk whose header is here, or a whole END_RESPONSE.
+// GET_BODY_CHUNK never is: answering it may wait for the client.
+func (ex *exchange) nextBuffered() bool {
+	br := ex.c.br
+	if br.Buffered() < packetHeaderLen+3 {
+		return false
+	}
+	h, _ := br.Peek(packetHeaderLen + 3)
+	if h[0] != prefixFromServer1 || h[1] != prefixFromServer2 {
+		return false // let the blocking path report it
+	}
+	switch h[4] {
+	case typeSendBodyChunk:
+		return true
+	case typeEndResponse:
+		return br.Buffered() >= packetHeaderLen+int(h[2])<<8|int(h[3])
+	}
+	return false
 }
 
 // Close ends the exchange. A response not read to its end leaves the
@@ -439,9 +469,11 @@ func (ex *exchange) sendBodyChunk(p []byte) error {
 	return nil
 }
 
-func (ex *exchange) readHeader() (int, error) {
-	if err := ex.deadline(); err != nil {
-		return 0, err
+func (ex *exchange) readHeader(mayBlock bool) (int, error) {
+	if mayBlock {
+		if err := ex.deadline(); err != nil {
+			return 0, err
+		}
 	}
 	hdr, err := ex.c.br.Peek(packetHeaderLen)
 	if err != nil {

@@ -15,6 +15,10 @@ import (
 // and none came free within the wait bound.
 var errPoolExhausted = errors.New("all AJP connections to this backend are busy (max_conns_per_host)")
 
+// readBufferSize lets one read take several 8 KiB packets of a large
+// response, so they reach the client in fewer, larger writes.
+const readBufferSize = 32 << 10
+
 // conn is one AJP connection to a container. It is used by one exchange at
 // a time.
 type conn struct {
@@ -130,7 +134,7 @@ func (p *hostPool) dial(ctx context.Context) (*conn, error) {
 	}
 	c := &conn{
 		nc:   nc,
-		br:   bufio.NewReaderSize(nc, p.cfg.packetSize),
+		br:   bufio.NewReaderSize(nc, max(p.cfg.packetSize, readBufferSize)),
 		pool: p,
 		rbuf: make([]byte, p.cfg.packetSize),
 		peek: newPeeker(nc),

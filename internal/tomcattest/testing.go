@@ -60,3 +60,6 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// FreePortErr is FreePort for programs: a free 127.0.0.1 port, or an error.
+func FreePortErr() (int, error) { return freePort() }
