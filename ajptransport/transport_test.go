@@ -3,9 +3,11 @@ package ajptransport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -451,5 +453,71 @@ func TestRequestsAfterCleanupAreServedAndLeaveNothingOpen(t *testing.T) {
 	}
 	if n := OpenConnections(); n != 0 {
 		t.Errorf("%d connections open after Cleanup and the requests that followed it", n)
+	}
+}
+
+// TestStreamingAGibibyteToASlowClientKeepsMemoryFlat streams 1 GiB through
+// the transport to a reader that takes its time: the heap must not grow
+// with the response (nothing is buffered beyond a packet or two).
+func TestStreamingAGibibyteToASlowClientKeepsMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 1 GiB")
+	}
+	const total = 8184 << 17 // 1 GiB minus a little: whole packets
+	chunk := strings.Repeat("x", 8184)
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		if _, err := c.next(); err != nil {
+			return
+		}
+		c.sendHeaders(200, "Content-Length", fmt.Sprint(total))
+		n := len(chunk)
+		payload := append([]byte{typeSendBodyChunk, byte(n >> 8), byte(n)}, chunk...)
+		payload = append(payload, 0)
+		pkt := append([]byte{'A', 'B', byte(len(payload) >> 8), byte(len(payload))}, payload...)
+		for sent := 0; sent < total; sent += n {
+			if _, err := c.nc.Write(pkt); err != nil {
+				return
+			}
+		}
+		c.end(true)
+	})
+	tr := newTransport(t, nil)
+	resp, err := get(t, tr, fc.addr(), "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak uint64
+	buf := make([]byte, 32<<10)
+	var got int64
+	for i := 0; ; i++ {
+		n, err := resp.Body.Read(buf)
+		got += int64(n)
+		if i%64 == 0 {
+			time.Sleep(2 * time.Millisecond) // a slow client: ~1 GiB/s at most
+		}
+		if i%4096 == 0 {
+			runtime.GC() // what is retained, not garbage
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+	}
+	if got != total {
+		t.Fatalf("got %d bytes, want %d", got, total)
+	}
+	growth := int64(peak) - int64(base)
+	t.Logf("%d MiB streamed; heap in use %d KiB at the start, peak %d KiB", total>>20, base>>10, peak>>10)
+	if growth > 1<<20 {
+		t.Errorf("heap grew by %d KiB while streaming", growth>>10)
 	}
 }
