@@ -521,3 +521,53 @@ func TestStreamingAGibibyteToASlowClientKeepsMemoryFlat(t *testing.T) {
 		t.Errorf("heap grew by %d KiB while streaming", growth>>10)
 	}
 }
+
+// A pooled connection that dies between a request being sent and any
+// answer: an idempotent request without a body is sent again on a new
+// connection; a POST is not (it may have been processed) and fails.
+func TestOnlySafeRequestsAreResentAfterAConnectionDies(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		for i := 0; ; i++ {
+			pr, err := c.next()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			seen = append(seen, pr.Method)
+			mu.Unlock()
+			if i == 1 {
+				return // the second request on a connection: the node dies mid-exchange
+			}
+			c.sendHeaders(200)
+			c.sendBody("ok")
+			c.end(true)
+		}
+	})
+	tr := newTransport(t, func(tr *Transport) { tr.PingAfter = caddy.Duration(time.Hour) })
+
+	fetch(t, tr, fc.addr(), "/") // warms a pooled connection
+	if got := fetch(t, tr, fc.addr(), "/"); got != "ok" {
+		t.Fatalf("GET on a connection that died: %q, want the answer from a fresh connection", got)
+	}
+	mu.Lock()
+	if len(seen) != 3 {
+		t.Errorf("the container saw %v, want GET, GET (lost), GET (resent)", seen)
+	}
+	seen = nil
+	mu.Unlock()
+
+	// the fresh connection now holds one exchange; the next POST on it dies
+	req := httptest.NewRequest("POST", "http://"+fc.addr()+"/", strings.NewReader("data"))
+	resp, err := tr.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("POST on a connection that died mid-exchange succeeded; it must not be resent")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0] != "POST" {
+		t.Errorf("the container saw %v, want exactly one POST", seen)
+	}
+}
