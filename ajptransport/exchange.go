@@ -436,9 +436,13 @@ func (ex *exchange) sendBodyChunk(p []byte) error {
 		if ex.bodyLeft >= 0 {
 			want = int(min(int64(want), ex.bodyLeft))
 		}
-		for n == 0 && want > 0 {
-			var rerr error
-			n, rerr = ex.body.Read(buf[6 : 6+want])
+		for want > 0 && (n == 0 || ex.bodyLeft >= 0 && n < want) {
+			// A body of known length is there to be read: fill the chunk,
+			// so Tomcat needs as few GET_BODY_CHUNK round trips as possible
+			// (Go's server hands it out in 4 KiB pieces). A streamed body
+			// goes on as it arrives.
+			m, rerr := ex.body.Read(buf[6+n : 6+want])
+			n += m
 			if rerr == io.EOF {
 				if ex.bodyLeft > int64(n) {
 					ex.bodyClient = true
