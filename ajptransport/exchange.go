@@ -60,6 +60,7 @@ type exchange struct {
 	respRead  int64
 	done      bool
 	reuse     bool       // END_RESPONSE allowed reuse
+	dlSet     time.Time  // when the connection's deadline was last moved
 	mu        sync.Mutex // Read vs Close from different goroutines
 }
 
@@ -152,7 +153,7 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 			return nil, reverseproxy.NewDialError(fmt.Errorf("connecting to AJP backend %s: %w", addr, err))
 		}
 		ex.c = c
-		ex.gotPacket, ex.done = false, false
+		ex.gotPacket, ex.done, ex.dlSet = false, false, time.Time{}
 		ex.stop = context.AfterFunc(r.Context(), c.abort)
 		resp, err := ex.start(r)
 		if err == nil {
@@ -499,9 +500,27 @@ func (ex *exchange) readPayload(n int) error {
 	return nil
 }
 
-// deadline bounds the next read or write by read_timeout.
+// deadline bounds the next read or write by read_timeout. Moving a
+// connection's deadline costs timer work, so it is moved at most every
+// 1/16 of read_timeout (1 s at most); the bound is that much looser. A
+// cancelled request keeps its connection's deadline in the past.
 func (ex *exchange) deadline() error {
-	return ex.c.nc.SetDeadline(time.Now().Add(time.Duration(ex.t.ReadTimeout)))
+	now := time.Now()
+	rt := time.Duration(ex.t.ReadTimeout)
+	if !ex.dlSet.IsZero() && now.Sub(ex.dlSet) < min(rt/16, time.Second) {
+		return nil
+	}
+	if err := ex.c.nc.SetDeadline(now.Add(rt)); err != nil {
+		return err
+	}
+	ex.dlSet = now
+	if err := ex.ctx.Err(); err != nil {
+		// the cancellation hook may have run before the deadline above
+		// replaced its own: put it back
+		_ = ex.c.nc.SetDeadline(aLongTimeAgo)
+		return err
+	}
+	return nil
 }
 
 // finish ends a clean exchange: the connection goes back to the pool when
