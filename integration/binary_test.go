@@ -113,8 +113,20 @@ http://127.0.0.1:%d {
 		t.Fatalf("status %d, body %s", resp.StatusCode, body)
 	}
 
-	// A reload through the admin API with a changed config takes effect.
-	newCfg := strings.Replace(cfg, "reverse_proxy", "header X-Reloaded yes\n\treverse_proxy", 1)
+	// A reload through the admin API with a changed config takes effect:
+	// the same backend through the ajp_balancer directive.
+	newCfg := fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	default_bind 127.0.0.1
+}
+http://127.0.0.1:%d {
+	header X-Reloaded yes
+	ajp_balancer /share* {
+		member ajp://%s/share route=tomcat-it
+		secret {env.AJP_SECRET}
+	}
+}
+`, admin, site, tomcat.AJPAddr())
 	req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/load", admin), strings.NewReader(newCfg))
 	req.Header.Set("Content-Type", "text/caddyfile")
 	lr, err := http.DefaultClient.Do(req)
