@@ -59,9 +59,12 @@ type exchange struct {
 	respCL    int64 // declared Content-Length, -1 when absent
 	respRead  int64
 	done      bool
-	reuse     bool       // END_RESPONSE allowed reuse
-	dlSet     time.Time  // when the connection's deadline was last moved
-	mu        sync.Mutex // Read vs Close from different goroutines
+	reuse     bool      // END_RESPONSE allowed reuse
+	dlSet     time.Time // when the connection's deadline was last moved
+
+	prefetching bool       // reading ahead before the headers are handed on
+	sawFlush    bool       // a flush came while prefetching
+	mu          sync.Mutex // Read vs Close from different goroutines
 }
 
 // RoundTrip sends r to the AJP backend and returns its response, whose body
@@ -242,8 +245,71 @@ func (ex *exchange) response(r *http.Request, p []byte) (*http.Response, error) 
 	if head.Status == http.StatusForbidden {
 		return ex.checkRejection(resp)
 	}
+	if resp.Body == ex {
+		return ex.prefetch(resp)
+	}
 	return resp, nil
 }
+
+// maxPrefetch bounds how much of a response is read before its headers
+// are handed on.
+const maxPrefetch = 16 << 10
+
+var prefetchPool = sync.Pool{New: func() any { b := make([]byte, maxPrefetch); return &b }}
+
+// prefetch reads what Tomcat sends right after the headers, until the end
+// of the response, a flush, or maxPrefetch bytes. A node that dies in that
+// window then costs an error that reverse_proxy can retry elsewhere (for a
+// GET), not a response cut off after its status was sent; streaming is
+// unaffected because Tomcat flushes (a zero-length chunk) whenever a
+// servlet does.
+func (ex *exchange) prefetch(resp *http.Response) (*http.Response, error) {
+	bp := prefetchPool.Get().(*[]byte)
+	defer prefetchPool.Put(bp)
+	buf := *bp
+	n := 0
+	var err error
+	ex.prefetching = true
+	for n < len(buf) && !ex.sawFlush {
+		var m int
+		m, err = ex.Read(buf[n:])
+		n += m
+		if err != nil {
+			break
+		}
+	}
+	ex.prefetching = false
+	switch {
+	case err == io.EOF: // the whole response is here; the exchange is over
+		if n == 0 {
+			resp.Body = http.NoBody
+		} else {
+			resp.Body = io.NopCloser(bytes.NewReader(append([]byte(nil), buf[:n]...)))
+		}
+	case err != nil:
+		return nil, err
+	case n > 0:
+		resp.Body = &prefixedBody{prefix: append([]byte(nil), buf[:n]...), ex: ex}
+	}
+	return resp, nil
+}
+
+// prefixedBody is a response body whose start was prefetched.
+type prefixedBody struct {
+	prefix []byte
+	ex     *exchange
+}
+
+func (b *prefixedBody) Read(p []byte) (int, error) {
+	if len(b.prefix) > 0 {
+		n := copy(p, b.prefix)
+		b.prefix = b.prefix[n:]
+		return n, nil
+	}
+	return b.ex.Read(p)
+}
+
+func (b *prefixedBody) Close() error { return b.ex.Close() }
 
 // maxRejectionBody bounds how much of a 403 is held back to tell Tomcat's
 // refusal of the secret from a servlet's 403.
@@ -359,6 +425,10 @@ func (ex *exchange) read(p []byte) (int, error) {
 			// a zero-length chunk is Tomcat's flush: what came before it is
 			// returned by now (the loop below stops at a packet not yet here)
 			ex.chunkLeft, ex.padLeft = size, pn-3-size
+			if size == 0 && ex.prefetching {
+				ex.sawFlush = true
+				return n, nil
+			}
 		case typeGetBodyChunk:
 			if err := ex.readPayload(pn); err != nil {
 				return n, err
