@@ -7,11 +7,7 @@ package integration
 // caddy-ajp is expected to answer.
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -20,26 +16,6 @@ import (
 
 	"github.com/caddy-ajp/caddy-ajp/internal/apachetest"
 )
-
-// rawExchangeAt is rawExchange against addr instead of Caddy.
-func rawExchangeAt(addr, raw string, timeout time.Duration) (*http.Response, []byte, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(timeout))
-	if _, err := io.WriteString(c, raw); err != nil {
-		return nil, nil, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, body, err
-}
 
 // mdCell keeps a value inside one Markdown table cell.
 func mdCell(s string) string {

@@ -119,7 +119,12 @@ func traversalRows() []traversalRow {
 // rawExchange sends raw on a new connection to Caddy and reads one
 // response; it never waits longer than timeout.
 func rawExchange(raw string, timeout time.Duration) (*http.Response, []byte, error) {
-	c, err := net.DialTimeout("tcp", safetyAddr, 5*time.Second)
+	return rawExchangeAt(safetyAddr, raw, timeout)
+}
+
+// rawExchangeAt is rawExchange against any address (Apache's, for one).
+func rawExchangeAt(addr, raw string, timeout time.Duration) (*http.Response, []byte, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return nil, nil, err
 	}
