@@ -62,6 +62,7 @@ type exchange struct {
 	reuse     bool      // END_RESPONSE allowed reuse
 	dlSet     time.Time // when the connection's deadline was last moved
 
+	pre         []byte     // prefetched body bytes, served first
 	prefetching bool       // reading ahead before the headers are handed on
 	sawFlush    bool       // a flush came while prefetching
 	mu          sync.Mutex // Read vs Close from different goroutines
@@ -280,36 +281,15 @@ func (ex *exchange) prefetch(resp *http.Response) (*http.Response, error) {
 	}
 	ex.prefetching = false
 	switch {
-	case err == io.EOF: // the whole response is here; the exchange is over
-		if n == 0 {
-			resp.Body = http.NoBody
-		} else {
-			resp.Body = io.NopCloser(bytes.NewReader(append([]byte(nil), buf[:n]...)))
-		}
-	case err != nil:
+	case err == io.EOF && n == 0: // the whole (empty) response is here
+		resp.Body = http.NoBody
+	case err != nil && err != io.EOF:
 		return nil, err
-	case n > 0:
-		resp.Body = &prefixedBody{prefix: append([]byte(nil), buf[:n]...), ex: ex}
+	default: // Read serves the prefetched bytes first
+		ex.pre = append([]byte(nil), buf[:n]...)
 	}
 	return resp, nil
 }
-
-// prefixedBody is a response body whose start was prefetched.
-type prefixedBody struct {
-	prefix []byte
-	ex     *exchange
-}
-
-func (b *prefixedBody) Read(p []byte) (int, error) {
-	if len(b.prefix) > 0 {
-		n := copy(p, b.prefix)
-		b.prefix = b.prefix[n:]
-		return n, nil
-	}
-	return b.ex.Read(p)
-}
-
-func (b *prefixedBody) Close() error { return b.ex.Close() }
 
 // maxRejectionBody bounds how much of a 403 is held back to tell Tomcat's
 // refusal of the secret from a servlet's 403.
@@ -348,6 +328,11 @@ func (ex *exchange) checkRejection(resp *http.Response) (*http.Response, error) 
 func (ex *exchange) Read(p []byte) (int, error) {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
+	if len(ex.pre) > 0 {
+		n := copy(p, ex.pre)
+		ex.pre = ex.pre[n:]
+		return n, nil
+	}
 	if ex.done {
 		return 0, io.EOF
 	}
