@@ -172,15 +172,7 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 			continue
 		}
 		ex.release()
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return refuse(r, http.StatusRequestEntityTooLarge, "request body too large"), nil
-		case r.Context().Err() == nil && malformedBody(err):
-			t.logger.Debug("malformed request body", zap.String("upstream", addr), zap.Error(err))
-			return refuse(r, http.StatusBadRequest, "malformed request body"), nil
-		}
-		return nil, t.exchangeError(r, addr, err)
+		return t.failed(r, addr, err)
 	}
 }
 
@@ -621,10 +613,6 @@ func (t *Transport) exchangeError(r *http.Request, addr string, err error) error
 		}
 		return err
 	}
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return caddyhttp.Error(http.StatusRequestEntityTooLarge, err)
-	}
 	status := http.StatusBadGateway
 	msg := "AJP exchange failed"
 	var ne net.Error
@@ -652,12 +640,20 @@ func (t *Transport) logBodyError(ex *exchange, err error) error {
 }
 
 func (t *Transport) clientBodyError(r *http.Request, addr string, err error) (*http.Response, error) {
-	err = fmt.Errorf("%w: %w", errClientBody, err)
+	return t.failed(r, addr, fmt.Errorf("%w: %w", errClientBody, err))
+}
+
+// failed answers a request whose exchange failed before a response: the
+// client's own faults (a body over request_body's limit, broken chunked
+// framing) directly, without counting against the backend; the rest as
+// reverse_proxy errors.
+func (t *Transport) failed(r *http.Request, addr string, err error) (*http.Response, error) {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
 		return refuse(r, http.StatusRequestEntityTooLarge, "request body too large"), nil
 	case r.Context().Err() == nil && malformedBody(err):
+		t.logger.Debug("malformed request body", zap.String("upstream", addr), zap.Error(err))
 		return refuse(r, http.StatusBadRequest, "malformed request body"), nil
 	}
 	return nil, t.exchangeError(r, addr, err)
@@ -678,7 +674,7 @@ func refuse(r *http.Request, status int, reason string) *http.Response {
 			"X-Content-Type-Options": {"nosniff"},
 		},
 		ContentLength: int64(len(body)),
-		Body:          io.NopCloser(stringsReader(body)),
+		Body:          io.NopCloser(strings.NewReader(body)),
 		Request:       r,
 	}
 }
@@ -725,17 +721,4 @@ func malformedBody(err error) bool {
 	var ne net.Error
 	return errors.Is(err, errClientBody) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) &&
 		!errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "closed")
-}
-
-func stringsReader(s string) io.Reader { return &stringReader{s: s} }
-
-type stringReader struct{ s string }
-
-func (r *stringReader) Read(p []byte) (int, error) {
-	if r.s == "" {
-		return 0, io.EOF
-	}
-	n := copy(p, r.s)
-	r.s = r.s[n:]
-	return n, nil
 }

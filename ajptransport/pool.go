@@ -196,8 +196,8 @@ func (p *hostPool) dropWaiter(ch chan struct{}) {
 }
 
 // closeIdle closes idle connections older than the idle timeout, or all of
-// them when all is set, and returns how many remain open (idle or busy).
-func (p *hostPool) closeIdle(all bool) int {
+// them when all is set (and then closes the pool).
+func (p *hostPool) closeIdle(all bool) {
 	p.mu.Lock()
 	var drop []*conn
 	keep := p.idle[:0]
@@ -221,9 +221,6 @@ func (p *hostPool) closeIdle(all bool) int {
 	for _, c := range drop {
 		p.discard(c)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.open
 }
 
 // cping sends CPING and expects CPONG within timeout.
