@@ -452,14 +452,21 @@ func (b *bench) measure(ctx context.Context, sc scenario, fe *frontend, round in
 	if r.HasProxy {
 		proxy0 = treeTicks(pid)
 	}
-	tomcat0, sys0 := tomcatTicks(), systemBusyTicks()
+	tomcatSwitches := func() uint64 {
+		var t uint64
+		for _, n := range b.nodes {
+			t += voluntarySwitches(n.PID())
+		}
+		return t
+	}
+	tomcat0, sys0, sw0 := tomcatTicks(), systemBusyTicks(), tomcatSwitches()
 	start := time.Now()
 	res, _, err := b.wrk.run(ctx, sc, fe.URL, b.cfg.duration)
 	r.Wall = time.Since(start).Seconds()
 	if r.HasProxy {
 		proxy1 = treeTicks(pid)
 	}
-	tomcat1, sys1 := tomcatTicks(), systemBusyTicks()
+	tomcat1, sys1, sw1 := tomcatTicks(), systemBusyTicks(), tomcatSwitches()
 	cancel()
 	if peak != nil {
 		r.Mem = peak()
@@ -470,6 +477,9 @@ func (b *bench) measure(ctx context.Context, sc scenario, fe *frontend, round in
 	r.wrkResult = res
 	r.ProxyCPU = ticksToSeconds(proxy0, proxy1)
 	r.TomcatCPU = ticksToSeconds(tomcat0, tomcat1)
+	if sw1 > sw0 {
+		r.TomcatSwitches = sw1 - sw0
+	}
 	r.OtherCPU = max(0, ticksToSeconds(sys0, sys1)-r.ProxyCPU-r.TomcatCPU-res.CPU)
 	return r, nil
 }

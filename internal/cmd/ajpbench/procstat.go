@@ -200,3 +200,30 @@ func memPeak(ctx context.Context, root int, interval time.Duration, seen func([]
 		return peak
 	}
 }
+
+// voluntarySwitches is how often the threads of pid gave up the CPU to
+// wait (voluntary_ctxt_switches in /proc/<pid>/task/*/status): for a JVM,
+// each time a poller or worker thread found no work and parked. Threads
+// that exit take their counts with them.
+func voluntarySwitches(pid int) uint64 {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var sum uint64
+	for _, e := range ents {
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+				n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+				sum += n
+				break
+			}
+		}
+	}
+	return sum
+}

@@ -14,12 +14,14 @@ type runResult struct {
 	Scenario string
 	Frontend string
 	wrkResult
-	HasProxy  bool      // false for tomcat-direct
-	Wall      float64   // seconds the wrk process ran
-	ProxyCPU  float64   // seconds of the proxy's process tree
-	TomcatCPU float64   // seconds of both JVMs
-	OtherCPU  float64   // seconds of everything else on the machine
-	Mem       memSample // peaks of the proxy's process tree
+	HasProxy  bool    // false for tomcat-direct
+	Wall      float64 // seconds the wrk process ran
+	ProxyCPU  float64 // seconds of the proxy's process tree
+	TomcatCPU float64 // seconds of both JVMs
+	// TomcatSwitches counts the times a thread of either JVM parked.
+	TomcatSwitches uint64
+	OtherCPU       float64   // seconds of everything else on the machine
+	Mem            memSample // peaks of the proxy's process tree
 }
 
 // per10k is cpu seconds per 10 000 completed requests.
@@ -30,6 +32,13 @@ func (r runResult) per10k(cpu float64) float64 {
 	return cpu / float64(r.Requests) * 10000
 }
 
+func (r runResult) perRequest(v float64) float64 {
+	if r.Requests == 0 {
+		return math.NaN()
+	}
+	return v / float64(r.Requests)
+}
+
 // summary is one front end in one scenario over all rounds.
 type summary struct {
 	Frontend          string
@@ -38,13 +47,14 @@ type summary struct {
 	P50, P99          time.Duration
 	Errors            int64   // sum over the rounds
 	CPU10k, Tomcat10k float64 // median
+	TomcatSwitches    float64 // median per request
 	PeakRSS           uint64  // max over the rounds
 	HasProxy          bool
 }
 
 func (b *bench) summary(sc, fe string) (summary, bool) {
 	s := summary{Frontend: fe}
-	var rps, p50, p99, cpu, tc []float64
+	var rps, p50, p99, cpu, tc, sw []float64
 	for _, r := range b.results {
 		if r.Scenario != sc || r.Frontend != fe {
 			continue
@@ -56,6 +66,7 @@ func (b *bench) summary(sc, fe string) (summary, bool) {
 		p99 = append(p99, float64(r.P99))
 		cpu = append(cpu, r.per10k(r.ProxyCPU))
 		tc = append(tc, r.per10k(r.TomcatCPU))
+		sw = append(sw, r.perRequest(float64(r.TomcatSwitches)))
 		s.Errors += r.Errors()
 		s.PeakRSS = max(s.PeakRSS, r.Mem.rss)
 	}
@@ -65,6 +76,7 @@ func (b *bench) summary(sc, fe string) (summary, bool) {
 	s.RPS = median(rps)
 	s.P50, s.P99 = time.Duration(median(p50)), time.Duration(median(p99))
 	s.CPU10k, s.Tomcat10k = median(cpu), median(tc)
+	s.TomcatSwitches = median(sw)
 	return s, true
 }
 
@@ -111,8 +123,8 @@ func renderTables(b *bench) string {
 	for _, sc := range b.cfg.scenarios {
 		base, hasBase := b.summary(sc.Name, apacheProxyAJP)
 		fmt.Fprintf(&w, "### %s: %s; wrk %d threads, %d connections\n\n", sc.Name, sc.Desc, sc.Threads, sc.Conns)
-		fmt.Fprintf(&w, "| front end | req/s | vs %s | p50 | p99 | errors | proxy CPU s/10k req | proxy peak RSS MiB | Tomcat CPU s/10k req |\n", apacheProxyAJP)
-		w.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		fmt.Fprintf(&w, "| front end | req/s | vs %s | p50 | p99 | errors | proxy CPU s/10k req | proxy peak RSS MiB | Tomcat CPU s/10k req | Tomcat thread parks/req |\n", apacheProxyAJP)
+		w.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, fe := range b.cfg.frontends {
 			s, ok := b.summary(sc.Name, fe)
 			if !ok {
@@ -129,8 +141,8 @@ func renderTables(b *bench) string {
 			if fe == caddyAJP {
 				name = "**" + fe + "**"
 			}
-			fmt.Fprintf(&w, "| %s | %.0f | %s | %s | %s | %d | %s | %s | %s |\n",
-				name, s.RPS, ratio, fmtDur(s.P50), fmtDur(s.P99), s.Errors, cpu, rss, fmtNum(s.Tomcat10k, 2))
+			fmt.Fprintf(&w, "| %s | %.0f | %s | %s | %s | %d | %s | %s | %s | %s |\n",
+				name, s.RPS, ratio, fmtDur(s.P50), fmtDur(s.P99), s.Errors, cpu, rss, fmtNum(s.Tomcat10k, 2), fmtNum(s.TomcatSwitches, 2))
 		}
 		w.WriteString("\n")
 	}
@@ -191,20 +203,54 @@ func renderTargets(b *bench) string {
 	return w.String()
 }
 
+// renderAnalysis explains, with this run's numbers, where the CPU of a
+// small request goes, and lists what was tried to make caddy-ajp faster.
+func renderAnalysis(b *bench) string {
+	a, ok1 := b.summary("tiny", apacheProxyAJP)
+	c, ok2 := b.summary("tiny", caddyAJP)
+	if !ok1 || !ok2 || a.Tomcat10k == 0 {
+		return ""
+	}
+	var w strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
+	us := func(per10k float64) string { return fmtNum(per10k*100, 0) + " µs" } // s/10k → µs per request
+	p("### Where the time goes on small requests\n\n")
+	p("wrk, the proxy and both JVMs share the cores, so the tiny page's rate is what the cores can do divided by the CPU one request costs all of them. ")
+	p("In this run one request cost the proxy %s and Tomcat %s behind %s, and the proxy %s and Tomcat %s behind caddy-ajp. ",
+		us(a.CPU10k), us(a.Tomcat10k), apacheProxyAJP, us(c.CPU10k), us(c.Tomcat10k))
+	p("The Tomcat part is the larger difference (%.2f×), although the JVMs, the page and the AJP traffic are the same "+
+		"(Tomcat answers in three writes, SEND_HEADERS, SEND_BODY_CHUNK and END_RESPONSE, whoever asks; both front ends send one FORWARD_REQUEST; 7 TCP segments per request through either). ",
+		c.Tomcat10k/a.Tomcat10k)
+	p("The difference is in how often Tomcat's threads go to sleep: %.2f times per request behind caddy-ajp, %.2f behind Apache. ", c.TomcatSwitches, a.TomcatSwitches)
+	p("Tomcat's NIO connector hands every request from its poller thread to a worker thread; when nothing else is waiting, each handoff parks and wakes a thread (futex, epoll_ctl, epoll_wait), several microseconds of JVM and kernel time. ")
+	p("Behind Apache, Tomcat is the busier side: work is queued, threads rarely park. Behind Caddy, Caddy's own CPU per request is the larger, Caddy is the busier side, and Tomcat runs dry after almost every request. ")
+	p("Measured apart from this run (perf, strace, wrk at 4/10/25 connections, 2026-11-25): at 4 connections Tomcat parks ~3 times per request behind either proxy; from 25 connections on, behind Apache under 1, behind caddy-ajp ~2.6. ")
+	p("At 4 connections Caddy takes ~81 µs of CPU per request against Apache's ~62 µs.\n\n")
+	p("Where Caddy's CPU goes on the tiny page (perf of the running process): ~40%% in the write and read system calls to the client and to Tomcat, which both proxies make; ")
+	p("the Go HTTP server and Caddy's `reverse_proxy` (request clone, replacer, a zap logger built with the whole request for every round trip even at level WARN: ~5%%); garbage collection ~10%%; the AJP transport itself, outside its system calls, ~8%%.\n\n")
+	p("Tried, and kept or dropped:\n\n")
+	p("- kept: 0 allocations to encode a request, 9 per round trip (was 16), no per-request timer when the deadline is still fresh, read-ahead of the response so Tomcat's three packets are taken in one read, a connection back in the pool before the client has its response.\n")
+	p("- dropped, no measurable change: a FIFO instead of a LIFO connection pool; at most 10 or 25 connections per node; no X-Forwarded-*/Via headers; GOGC=400.\n")
+	p("- dropped, slower: GOMAXPROCS=1 (−10%%); GOMAXPROCS=4 or 8 (Tomcat parks less, 1.7 per request at 8, but Caddy spends that much more: no gain); waiting for Tomcat's answer in a blocking ppoll, one thread per request as Apache does (−30%%: the Go runtime hands the processor to another thread each time).\n")
+	p("- not done, on purpose: sending the next request on a connection before Tomcat has finished the current one (Tomcat would find it without parking, but a request queued behind one whose body Tomcat has not read is read as that body), ")
+	p("and sending request body packets Tomcat has not asked for (a packet Tomcat does not consume is parsed as the next request: request smuggling).\n\n")
+	return w.String()
+}
+
 // renderRaw is every measured run.
 func renderRaw(b *bench) string {
 	var w strings.Builder
-	w.WriteString("| round | scenario | front end | req/s | requests | p50 | p99 | errors c/r/w/t/≥400 | proxy CPU s | proxy CPU s/10k | Tomcat CPU s | wrk CPU s | other load (cores) | proxy procs | peak RSS MiB | peak PSS MiB |\n")
-	w.WriteString("|--:|---|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	w.WriteString("| round | scenario | front end | req/s | requests | p50 | p99 | errors c/r/w/t/≥400 | proxy CPU s | proxy CPU s/10k | Tomcat CPU s | Tomcat parks/req | wrk CPU s | other load (cores) | proxy procs | peak RSS MiB | peak PSS MiB |\n")
+	w.WriteString("|--:|---|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range b.results {
 		pcpu, p10k, procs, rss, pss := "—", "—", "—", "—", "—"
 		if r.HasProxy {
 			pcpu, p10k = fmtNum(r.ProxyCPU, 2), fmtNum(r.per10k(r.ProxyCPU), 2)
 			procs, rss, pss = fmt.Sprint(r.Mem.procs), fmtNum(mib(r.Mem.rss), 1), fmtNum(mib(r.Mem.pss), 1)
 		}
-		fmt.Fprintf(&w, "| %d | %s | %s | %.0f | %d | %s | %s | %d/%d/%d/%d/%d | %s | %s | %.2f | %.2f | %.2f | %s | %s | %s |\n",
+		fmt.Fprintf(&w, "| %d | %s | %s | %.0f | %d | %s | %s | %d/%d/%d/%d/%d | %s | %s | %.2f | %s | %.2f | %.2f | %s | %s | %s |\n",
 			r.Round, r.Scenario, r.Frontend, r.RPS, r.Requests, fmtDur(r.P50), fmtDur(r.P99),
-			r.Connect, r.Read, r.Write, r.Timeout, r.Non2xx, pcpu, p10k, r.TomcatCPU, r.CPU, r.OtherCPU/r.Wall, procs, rss, pss)
+			r.Connect, r.Read, r.Write, r.Timeout, r.Non2xx, pcpu, p10k, r.TomcatCPU, fmtNum(r.perRequest(float64(r.TomcatSwitches)), 2), r.CPU, r.OtherCPU/r.Wall, procs, rss, pss)
 	}
 	return w.String()
 }
@@ -234,8 +280,10 @@ func renderReport(b *bench, m machineInfo, stopped string) string {
 	p("- **req/s**: wrk's Requests/sec. **vs %s**: ratio of the medians. **p50/p99**: wrk's latency percentiles.\n", apacheProxyAJP)
 	p("- **errors**: wrk's socket errors (connect, read, write, timeout: no response within %s) plus responses with status ≥ 400, summed over the rounds.\n", c.timeout)
 	p("- **proxy CPU s/10k req**: user+system CPU seconds of the proxy's processes during the measured run, per 10 000 completed requests (see Method). **proxy peak RSS**: the largest sum of VmRSS over the proxy's processes, sampled every 200 ms, over all rounds.\n")
-	p("- **Tomcat CPU s/10k req**: the same for both Tomcat JVMs together: what each front end's protocol and connection use cost the backend.\n\n")
+	p("- **Tomcat CPU s/10k req**: the same for both Tomcat JVMs together: what each front end's protocol and connection use cost the backend. ")
+	p("**Tomcat thread parks/req**: voluntary context switches of all threads of both JVMs (`/proc/<pid>/task/*/status`) per request: how often a Tomcat poller or worker thread ran out of work and went to sleep.\n\n")
 	p("%s\n", renderTargets(b))
+	p("%s", renderAnalysis(b))
 
 	p("## Machine\n\n")
 	p("| | |\n|---|---|\n")

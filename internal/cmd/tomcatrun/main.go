@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/caddy-ajp/caddy-ajp/internal/apachetest"
 	"github.com/caddy-ajp/caddy-ajp/internal/tomcattest"
 )
 
@@ -26,7 +27,7 @@ func main() {
 		p1, p2 := free(), free()
 		opts = append(opts, tomcattest.Options{
 			Name: name, AJPPort: p1, HTTPPort: p2, Secret: secret,
-			ExtraJVMArgs:      []string{"-Xmx512m", "-XX:TieredStopAtLevel=4"},
+			ExtraJVMArgs:      []string{"-Xms512m", "-Xmx512m", "-XX:TieredStopAtLevel=4", "-XX:+UseParallelGC"},
 			AJPConnectorAttrs: map[string]string{"maxThreads": "500", "maxConnections": "10000"},
 		})
 	}
@@ -34,8 +35,28 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	var members []apachetest.Member
 	for _, n := range nodes {
 		fmt.Printf("%s ajp=%s http=%d pid=%d\n", n.Name(), n.AJPAddr(), n.HTTPPort(), n.PID())
+		members = append(members, apachetest.Member{Addr: n.AJPAddr(), Route: n.Name()})
+	}
+	// TOMCATRUN_APACHE=proxy_ajp or jk also starts Apache httpd in front
+	// of the nodes, for side-by-side profiling; TOMCATRUN_APACHE_CONF names a
+	// file appended to its httpd.conf (e.g. the MPM lines of BENCHMARKS.md).
+	if mode := os.Getenv("TOMCATRUN_APACHE"); mode != "" {
+		var extra []byte
+		if f := os.Getenv("TOMCATRUN_APACHE_CONF"); f != "" {
+			if extra, err = os.ReadFile(f); err != nil {
+				log.Fatal(err)
+			}
+		}
+		a, err := apachetest.Start(ctx, apachetest.Options{Mode: mode, Members: members, Secret: secret, ExtraConfig: string(extra)})
+		if err != nil {
+			log.Print(err)
+		} else {
+			fmt.Printf("apache %s %s pid=%d\n", mode, a.URL(), a.PID())
+			defer a.Stop()
+		}
 	}
 	<-ctx.Done()
 	for _, n := range nodes {
