@@ -720,5 +720,5 @@ const maxTomcatHeaders = 100
 func malformedBody(err error) bool {
 	var ne net.Error
 	return errors.Is(err, errClientBody) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) &&
-		!errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "closed")
+		!errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrBodyReadAfterClose)
 }

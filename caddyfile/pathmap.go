@@ -131,22 +131,19 @@ func (m *PathMap) backToFront(p string) (string, bool) {
 	return out, true
 }
 
-func (m *PathMap) isBackend(host string) bool {
-	for _, b := range m.Backends {
-		if strings.EqualFold(b, host) {
-			return true
-		}
-	}
-	return false
-}
+// isBackend reports whether host ("host:port") is one of the members;
+// isBackendHost compares the host part only (a cookie Domain has no port).
+func (m *PathMap) isBackend(host string) bool     { return m.backendMatch(host, false) }
+func (m *PathMap) isBackendHost(host string) bool { return m.backendMatch(host, true) }
 
-func (m *PathMap) isBackendHost(host string) bool {
+func (m *PathMap) backendMatch(host string, hostOnly bool) bool {
 	for _, b := range m.Backends {
-		h, _, err := net.SplitHostPort(b)
-		if err != nil {
-			h = b
+		if hostOnly {
+			if h, _, err := net.SplitHostPort(b); err == nil {
+				b = h
+			}
 		}
-		if strings.EqualFold(h, host) {
+		if strings.EqualFold(b, host) {
 			return true
 		}
 	}
