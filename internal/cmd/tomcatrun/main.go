@@ -22,13 +22,15 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The nodes run as in make bench; TOMCATRUN_AJP_THREADS overrides the
+	// AJP connector's maxThreads.
 	var opts []tomcattest.Options
 	for _, name := range []string{"tomcat1", "tomcat2"} {
 		p1, p2 := free(), free()
 		opts = append(opts, tomcattest.Options{
 			Name: name, AJPPort: p1, HTTPPort: p2, Secret: secret,
 			ExtraJVMArgs:      []string{"-Xms512m", "-Xmx512m", "-XX:TieredStopAtLevel=4", "-XX:+UseParallelGC"},
-			AJPConnectorAttrs: map[string]string{"maxThreads": "500", "maxConnections": "10000"},
+			AJPConnectorAttrs: map[string]string{"maxThreads": envOr("TOMCATRUN_AJP_THREADS", "500"), "maxConnections": "10000"},
 		})
 	}
 	nodes, err := tomcattest.StartCluster(ctx, opts)
@@ -70,4 +72,11 @@ func free() int {
 		log.Fatal(err)
 	}
 	return p
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
