@@ -39,11 +39,13 @@ vet:
 unit:
 	$(GO) test -short -count=1 ./...
 
-## fuzz: run every fuzz target of the AJP decoder for FUZZTIME each
+## fuzz: run every fuzz target (AJP decoder, Tomcat path reading) for FUZZTIME each
 FUZZTIME ?= 30s
 fuzz:
-	@for f in $$($(GO) test -list '^Fuzz' ./ajptransport | grep ^Fuzz); do \
-		echo "== $$f"; $(GO) test ./ajptransport -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+	@for pkg in ./ajptransport ./internal/tomcatpath; do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
+			echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+		done; \
 	done
 
 ## bench: Apache mod_proxy_ajp / mod_jk, stock reverse_proxy and caddy-ajp in front of two Tomcat nodes, under wrk (BENCHMARKS.md)
