@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/caddy-ajp/caddy-ajp/internal/harness"
 )
 
 // caddyBinary is the xcaddy-built Caddy that `make test` passes in: the
@@ -85,11 +87,11 @@ func waitHTTP(t *testing.T, url string) *http.Response {
 
 func TestXcaddyBinaryServesTomcatOverAJP(t *testing.T) {
 	caddyBinary(t)
-	admin, err := freePort()
+	admin, err := harness.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	site, err := freePort()
+	site, err := harness.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

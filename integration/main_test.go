@@ -7,7 +7,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	_ "github.com/caddy-ajp/caddy-ajp"
+	"github.com/caddy-ajp/caddy-ajp/internal/harness"
 	"github.com/caddy-ajp/caddy-ajp/internal/tomcattest"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
@@ -87,7 +87,7 @@ func run(m *testing.M) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	port, err := freePort()
+	port, err := harness.FreePort()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -177,15 +177,6 @@ func loadCaddyfile(t *testing.T, sites string) *caddytest.Tester {
 		t.FailNow()
 	}
 	return tc
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // skipIfShort skips integration tests under -short (make unit); in every

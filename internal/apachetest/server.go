@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/caddy-ajp/caddy-ajp/internal/harness"
 )
 
 // StartTimeout bounds how long Start waits for Apache to answer.
@@ -71,7 +72,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}
 	}
 	if o.Port == 0 {
-		if o.Port, err = freePort(); err != nil {
+		if o.Port, err = harness.FreePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -265,32 +266,11 @@ func (s *Server) ErrorLog() string {
 // diagnostics is httpd's console output and the tail of its logs.
 func (s *Server) diagnostics() string {
 	out, _ := os.ReadFile(filepath.Join(s.dir, "stderr.log"))
-	return fmt.Sprintf("--- httpd output ---\n%s--- tail of error log ---\n%s", out, tail(s.ErrorLog(), 40))
+	return fmt.Sprintf("--- httpd output ---\n%s--- tail of error log ---\n%s", out, harness.Tail(s.ErrorLog(), 40)+"\n")
 }
 
 func (s *Server) removeDir() {
 	if os.Getenv("APACHETEST_KEEP") != "1" {
 		_ = os.RemoveAll(s.dir)
 	}
-}
-
-func tail(s string, lines int) string {
-	s = strings.TrimRight(s, "\n")
-	for i, n := len(s)-1, 0; i >= 0; i-- {
-		if s[i] == '\n' {
-			if n++; n == lines {
-				return s[i+1:] + "\n"
-			}
-		}
-	}
-	return s + "\n"
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("apachetest: finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

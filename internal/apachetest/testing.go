@@ -3,6 +3,8 @@ package apachetest
 import (
 	"context"
 	"testing"
+
+	"github.com/caddy-ajp/caddy-ajp/internal/harness"
 )
 
 // StartT starts Apache for a test and stops it when the test ends. It fails
@@ -16,7 +18,7 @@ func StartT(t testing.TB, o Options) *Server {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("tail of Apache's error log (%s):\n%s", s.Dir(), tail(s.ErrorLog(), 40))
+			t.Logf("tail of Apache's error log (%s):\n%s", s.Dir(), harness.Tail(s.ErrorLog(), 40)+"\n")
 		}
 		if err := s.Stop(); err != nil {
 			t.Errorf("stopping Apache: %v", err)

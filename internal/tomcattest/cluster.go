@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+
+	"github.com/caddy-ajp/caddy-ajp/internal/harness"
 )
 
 // StartCluster starts nodes that replicate sessions to each other. It gives
@@ -60,7 +62,7 @@ func clusterOptions(in []Options) ([]Options, error) {
 			c = *o.Cluster
 		}
 		if c.ReceiverPort == 0 {
-			p, err := freePort()
+			p, err := harness.FreePort()
 			if err != nil {
 				return nil, err
 			}
@@ -105,7 +107,7 @@ func WaitClusterJoined(ctx context.Context, nodes ...*Node) error {
 				return fmt.Errorf("node %s: replication member %s (receiver port %d) not added", n.Name(), p.Name(), port)
 			})
 			if err != nil {
-				return fmt.Errorf("%w\n--- tail of %s ---\n%s", err, n.LogPath(), n.logTail(30))
+				return fmt.Errorf("%w\n--- tail of %s ---\n%s", err, n.LogPath(), harness.Tail(n.Log(), 30))
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package tomcattest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/caddy-ajp/caddy-ajp/internal/harness"
 )
 
 // StartTimeout bounds how long Start waits for a node to be ready.
@@ -180,7 +181,7 @@ func (n *Node) start(ctx context.Context) error {
 
 	if err := n.waitReady(ctx); err != nil {
 		_ = n.kill()
-		return fmt.Errorf("node %s: %w\n--- tail of %s ---\n%s", n.opts.Name, err, n.LogPath(), n.logTail(40))
+		return fmt.Errorf("node %s: %w\n--- tail of %s ---\n%s", n.opts.Name, err, n.LogPath(), harness.Tail(n.Log(), 40))
 	}
 	return nil
 }
@@ -448,18 +449,6 @@ func poll(ctx context.Context, cond func() bool, fail func() error) error {
 		case <-tick.C:
 		}
 	}
-}
-
-func (n *Node) logTail(lines int) string {
-	b := bytes.TrimRight([]byte(n.Log()), "\n")
-	for i, count := len(b)-1, 0; i >= 0; i-- {
-		if b[i] == '\n' {
-			if count++; count == lines {
-				return string(b[i+1:])
-			}
-		}
-	}
-	return string(b)
 }
 
 func (n *Node) doneChan() chan struct{} {

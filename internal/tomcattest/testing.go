@@ -2,9 +2,9 @@ package tomcattest
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"testing"
+
+	"github.com/caddy-ajp/caddy-ajp/internal/harness"
 )
 
 // StartT starts a node for a test and stops it when the test ends. It fails
@@ -35,7 +35,7 @@ func StartClusterT(t testing.TB, opts ...Options) []*Node {
 
 func cleanupNode(t testing.TB, n *Node) {
 	if t.Failed() {
-		t.Logf("tail of %s:\n%s", n.LogPath(), n.logTail(40))
+		t.Logf("tail of %s:\n%s", n.LogPath(), harness.Tail(n.Log(), 40))
 	}
 	if err := n.Stop(); err != nil {
 		t.Errorf("stopping Tomcat %s: %v", n.Name(), err)
@@ -45,21 +45,9 @@ func cleanupNode(t testing.TB, n *Node) {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	p, err := freePort()
+	p, err := harness.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// FreePortErr is FreePort for programs: a free 127.0.0.1 port, or an error.
-func FreePortErr() (int, error) { return freePort() }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/caddy-ajp/caddy-ajp/internal/apachetest"
+	"github.com/caddy-ajp/caddy-ajp/internal/harness"
 	"github.com/caddy-ajp/caddy-ajp/internal/tomcattest"
 )
 
@@ -191,7 +191,7 @@ func startCaddy(ctx context.Context, bin, dir, caddyfile string, env []string, u
 	if err := waitHTTP(ctx, url, p.done); err != nil {
 		_ = p.Stop()
 		log, _ := os.ReadFile(p.logPath)
-		return nil, fmt.Errorf("caddy (%s): %w\n--- %s ---\n%s", cf, err, p.logPath, tail(string(log), 30))
+		return nil, fmt.Errorf("caddy (%s): %w\n--- %s ---\n%s", cf, err, p.logPath, harness.Tail(string(log), 30))
 	}
 	return p, nil
 }
@@ -242,27 +242,6 @@ func waitHTTP(ctx context.Context, url string, exited <-chan struct{}) error {
 		case <-t.C:
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func tail(s string, lines int) string {
-	s = strings.TrimRight(s, "\n")
-	for i, n := len(s)-1, 0; i >= 0; i-- {
-		if s[i] == '\n' {
-			if n++; n == lines {
-				return s[i+1:]
-			}
-		}
-	}
-	return s
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/caddy-ajp/caddy-ajp/internal/apachetest"
+	"github.com/caddy-ajp/caddy-ajp/internal/harness"
 	"github.com/caddy-ajp/caddy-ajp/internal/tomcattest"
 )
 
@@ -281,11 +282,11 @@ func raiseFileLimit() (uint64, error) {
 func (b *bench) startTomcat(ctx context.Context) error {
 	var opts []tomcattest.Options
 	for _, name := range []string{"tomcat1", "tomcat2"} {
-		ajp, err := freePort()
+		ajp, err := harness.FreePort()
 		if err != nil {
 			return err
 		}
-		http, err := freePort()
+		http, err := harness.FreePort()
 		if err != nil {
 			return err
 		}
@@ -330,7 +331,7 @@ func (b *bench) startFrontends(ctx context.Context) error {
 			}
 			fe = f
 		case caddyHTTP, caddyAJP:
-			port, err := freePort()
+			port, err := harness.FreePort()
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/caddy-ajp/caddy-ajp/internal/apachetest"
+	"github.com/caddy-ajp/caddy-ajp/internal/harness"
 	"github.com/caddy-ajp/caddy-ajp/internal/tomcattest"
 )
 
@@ -67,7 +68,7 @@ func main() {
 }
 
 func free() int {
-	p, err := tomcattest.FreePortErr()
+	p, err := harness.FreePort()
 	if err != nil {
 		log.Fatal(err)
 	}
