@@ -141,9 +141,13 @@ func AppendBodyChunk(dst []byte, data []byte) []byte {
 	if len(data) == 0 {
 		return append(dst, prefixToServer1, prefixToServer2, 0, 0)
 	}
-	n := len(data)
-	dst = append(dst, prefixToServer1, prefixToServer2, byte((n+2)>>8), byte(n+2), byte(n>>8), byte(n))
-	return append(dst, data...)
+	return append(appendBodyChunkHeader(dst, len(data)), data...)
+}
+
+// appendBodyChunkHeader appends the packet header and length of a body
+// packet of n data bytes; the data follows.
+func appendBodyChunkHeader(dst []byte, n int) []byte {
+	return append(dst, prefixToServer1, prefixToServer2, byte((n+2)>>8), byte(n+2), byte(n>>8), byte(n))
 }
 
 // cpingPacket is CPING: 12 34 00 01 0A.

@@ -132,7 +132,7 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if ex.bodyLeft > 0 {
 		n := int(min(ex.bodyLeft, int64(t.PacketSize-maxBodyChunkDelta)))
 		start := len(b)
-		b = append(b, prefixToServer1, prefixToServer2, byte((n+2)>>8), byte(n+2), byte(n>>8), byte(n))
+		b = appendBodyChunkHeader(b, n)
 		b = b[:len(b)+n]
 		if _, err := io.ReadFull(ex.body, b[start+6:]); err != nil {
 			ex.release()
@@ -190,7 +190,7 @@ func (ex *exchange) start(r *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := ex.readPayload(n); err != nil {
+		if err := ex.c.readPayload(n); err != nil {
 			return nil, err
 		}
 		p := c.rbuf[:n]
@@ -407,14 +407,14 @@ func (ex *exchange) read(p []byte) (int, error) {
 				return n, nil
 			}
 		case typeGetBodyChunk:
-			if err := ex.readPayload(pn); err != nil {
+			if err := ex.c.readPayload(pn); err != nil {
 				return n, err
 			}
 			if err := ex.sendBodyChunk(c.rbuf[:pn]); err != nil {
 				return n, err
 			}
 		case typeEndResponse:
-			if err := ex.readPayload(pn); err != nil {
+			if err := ex.c.readPayload(pn); err != nil {
 				return n, err
 			}
 			reuse, err := ParseEndResponse(c.rbuf[:pn])
@@ -527,24 +527,12 @@ func (ex *exchange) readHeader(mayBlock bool) (int, error) {
 			return 0, err
 		}
 	}
-	hdr, err := ex.c.br.Peek(packetHeaderLen)
-	if err != nil {
-		return 0, noEOF(err)
-	}
-	n, err := ParsePacketHeader(hdr, ex.t.PacketSize)
+	n, err := ex.c.readHeader()
 	if err != nil {
 		return 0, err
 	}
-	_, _ = ex.c.br.Discard(packetHeaderLen)
 	ex.gotPacket = true
 	return n, nil
-}
-
-func (ex *exchange) readPayload(n int) error {
-	if _, err := io.ReadFull(ex.c.br, ex.c.rbuf[:n]); err != nil {
-		return noEOF(err)
-	}
-	return nil
 }
 
 // deadline bounds the next read or write by read_timeout. Moving a

@@ -243,6 +243,15 @@ func (c *conn) cping(timeout time.Duration) error {
 
 // readPacket reads one whole packet into c.rbuf and returns its payload length.
 func (c *conn) readPacket() (int, error) {
+	n, err := c.readHeader()
+	if err != nil {
+		return 0, err
+	}
+	return n, c.readPayload(n)
+}
+
+// readHeader reads and checks a packet header and returns the payload length.
+func (c *conn) readHeader() (int, error) {
 	hdr, err := c.br.Peek(packetHeaderLen)
 	if err != nil {
 		return 0, noEOF(err)
@@ -252,10 +261,15 @@ func (c *conn) readPacket() (int, error) {
 		return 0, err
 	}
 	_, _ = c.br.Discard(packetHeaderLen)
-	if _, err := io.ReadFull(c.br, c.rbuf[:n]); err != nil {
-		return 0, noEOF(err)
-	}
 	return n, nil
+}
+
+// readPayload reads a payload of n bytes into c.rbuf.
+func (c *conn) readPayload(n int) error {
+	if _, err := io.ReadFull(c.br, c.rbuf[:n]); err != nil {
+		return noEOF(err)
+	}
+	return nil
 }
 
 // noEOF turns a clean EOF in the middle of an exchange into ErrUnexpectedEOF:
