@@ -14,6 +14,7 @@ package tomcatpath
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"path"
 	"strings"
 )
@@ -48,13 +49,11 @@ func Check(raw string) error {
 		}
 		// A decoded segment may hold "/" (%2F) or "\" (%5C, or raw):
 		// Tomcat configured to accept those would split it further.
+		// (a segment without one is its own single piece)
 		for _, piece := range strings.FieldsFunc(dec, isSlash) {
 			if piece == "." || piece == ".." {
 				return fmt.Errorf("%w: %q", ErrTraversal, seg)
 			}
-		}
-		if dec == "." || dec == ".." {
-			return fmt.Errorf("%w: %q", ErrTraversal, seg)
 		}
 	}
 	if strings.IndexByte(raw, ';') < 0 {
@@ -186,36 +185,6 @@ func Normalize(raw string) (string, error) {
 
 // decode percent-decodes s once; ok is false for a malformed escape.
 func decode(s string) (string, bool) {
-	if strings.IndexByte(s, '%') < 0 {
-		return s, true
-	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			b = append(b, s[i])
-			continue
-		}
-		if i+2 >= len(s) {
-			return "", false
-		}
-		h, l := unhex(s[i+1]), unhex(s[i+2])
-		if h < 0 || l < 0 {
-			return "", false
-		}
-		b = append(b, byte(h<<4|l))
-		i += 2
-	}
-	return string(b), true
-}
-
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c-'a') + 10
-	case 'A' <= c && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
+	dec, err := url.PathUnescape(s)
+	return dec, err == nil
 }
