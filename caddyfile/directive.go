@@ -446,10 +446,8 @@ func (b *balancer) configure(rp *reverseproxy.Handler) error {
 	switch b.lbmethod {
 	case "bybusyness", "bytraffic":
 		// Caddy has no traffic-based policy; the number of requests in
-		// flight is the closest measure of both
-		if weighted {
-			return fmt.Errorf("loadfactor works with lbmethod byrequests only")
-		}
+		// flight is the closest measure of both (loadfactor was refused
+		// for these when the members were read)
 		sr.FallbackRaw = caddyconfig.JSONModuleObject(reverseproxy.LeastConnSelection{}, "policy", "least_conn", nil)
 	}
 	if !weighted {

@@ -95,9 +95,6 @@ func (m *PathMap) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return caddyhttp.Error(http.StatusBadRequest, err)
 		}
 		r.URL.Path, r.URL.RawPath = path, mapped
-		if r.URL.EscapedPath() != mapped {
-			r.URL.RawPath = mapped
-		}
 	}
 	if m.Reverse {
 		rw := &reverseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, m: m, r: r}

@@ -78,12 +78,12 @@ type StickyRoute struct {
 	byAddr    map[string]*Route
 	hasStatus bool // some route has a status other than active
 	logger    *zap.Logger
+	weighted  bool // some route has a weight
+	wrrMu     *sync.Mutex
+	wrrCur    map[string]int // smooth weighted round robin state, by address
+
 	// available reports whether an upstream can take a request; tests
 	// replace it, since Caddy keeps health state unexported.
-	weighted bool
-	wrrMu    *sync.Mutex
-	wrrCur   map[string]int // smooth weighted round robin state, by address
-
 	available         func(*reverseproxy.Upstream) bool
 	plainAvailability bool // available is Upstream.Available, which every policy checks itself
 }
