@@ -171,3 +171,21 @@ func (o *Options) setDefaults() error {
 	}
 	return nil
 }
+
+// BenchJVMArgs are Tomcat's settings for a benchmark (make bench, and
+// tomcatrun for profiling) rather than a fast test start: a fixed 512 MiB
+// heap, the full tiered JIT (the test default -XX:TieredStopAtLevel=1 is
+// overridden: the JVM takes the last value) and the throughput collector.
+var BenchJVMArgs = []string{"-Xms512m", "-Xmx512m", "-XX:TieredStopAtLevel=4", "-XX:+UseParallelGC"}
+
+// BenchAJPConnectorAttrs and BenchHTTPConnectorAttrs are the benchmark's
+// connector attributes, for 1000 concurrent keep-alive connections: with NIO
+// an idle keep-alive connection holds no thread, but each node gets enough
+// threads for half of 1000 requests in flight, room for the connections
+// (maxConnections) and a backlog for 1000 connections opened at once. The
+// HTTP connector keeps connections open for any number of requests
+// (Tomcat's default closes them after 100).
+var (
+	BenchAJPConnectorAttrs  = map[string]string{"maxThreads": "500", "maxConnections": "10000", "acceptCount": "1024"}
+	BenchHTTPConnectorAttrs = map[string]string{"maxThreads": "500", "maxConnections": "10000", "acceptCount": "1024", "maxKeepAliveRequests": "-1"}
+)

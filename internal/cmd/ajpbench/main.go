@@ -51,22 +51,6 @@ type config struct {
 	frontends                []string
 }
 
-// Tomcat's settings for a benchmark rather than a fast test start: a fixed
-// 512 MiB heap, the full tiered JIT (tomcattest's -XX:TieredStopAtLevel=1
-// is overridden: the JVM takes the last value) and the throughput collector.
-var tomcatJVMArgs = []string{"-Xms512m", "-Xmx512m", "-XX:TieredStopAtLevel=4", "-XX:+UseParallelGC"}
-
-// Connector attributes for 1000 concurrent keep-alive connections: with NIO
-// an idle keep-alive connection holds no thread, but each node gets enough
-// threads for half of 1000 requests in flight, room for the connections
-// (maxConnections) and a backlog for 1000 connections opened at once. The
-// HTTP connector keeps connections open for any number of requests
-// (Tomcat's default closes them after 100).
-var (
-	tomcatAJPAttrs  = map[string]string{"maxThreads": "500", "maxConnections": "10000", "acceptCount": "1024"}
-	tomcatHTTPAttrs = map[string]string{"maxThreads": "500", "maxConnections": "10000", "acceptCount": "1024", "maxKeepAliveRequests": "-1"}
-)
-
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("ajpbench: ")
@@ -298,9 +282,9 @@ func (b *bench) startTomcat(ctx context.Context) error {
 			HTTPPort:           http,
 			Secret:             b.secret,
 			JvmRoute:           name,
-			ExtraJVMArgs:       tomcatJVMArgs,
-			AJPConnectorAttrs:  tomcatAJPAttrs,
-			HTTPConnectorAttrs: tomcatHTTPAttrs,
+			ExtraJVMArgs:       tomcattest.BenchJVMArgs,
+			AJPConnectorAttrs:  tomcattest.BenchAJPConnectorAttrs,
+			HTTPConnectorAttrs: tomcattest.BenchHTTPConnectorAttrs,
 		})
 	}
 	log.Printf("starting Tomcat tomcat1 and tomcat2 (cluster, AJP with a secret + HTTP) ...")

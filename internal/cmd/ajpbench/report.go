@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/caddy-ajp/caddy-ajp/internal/tomcattest"
 )
 
 // runResult is one measured wrk run and what was measured around it.
@@ -305,8 +307,8 @@ func renderReport(b *bench, m machineInfo, stopped string) string {
 	p("**What runs.** Everything on this machine, listening on 127.0.0.1 only, started by ajpbench and stopped by PID at the end. ")
 	p("All front ends run for the whole benchmark and sit idle while another is measured; nothing is pinned to a CPU, so wrk, the proxy and both Tomcats share the %d cores.\n\n", m.Cores)
 	p("- **Tomcat**: two nodes, `tomcat1` and `tomcat2` (jvmRoute = name), in a session-replicating cluster (SimpleTcpCluster, DeltaManager, static membership), ")
-	p("each with an AJP connector with a secret and an HTTP connector. JVM: `%s` (a fixed heap, the full tiered JIT instead of the test default `-XX:TieredStopAtLevel=1`, the throughput collector). ", strings.Join(tomcatJVMArgs, " "))
-	p("AJP connector: `%s`. HTTP connector: `%s`. No access log. The pages never create sessions. ", attrList(tomcatAJPAttrs), attrList(tomcatHTTPAttrs))
+	p("each with an AJP connector with a secret and an HTTP connector. JVM: `%s` (a fixed heap, the full tiered JIT instead of the test default `-XX:TieredStopAtLevel=1`, the throughput collector). ", strings.Join(tomcattest.BenchJVMArgs, " "))
+	p("AJP connector: `%s`. HTTP connector: `%s`. No access log. The pages never create sessions. ", attrList(tomcattest.BenchAJPConnectorAttrs), attrList(tomcattest.BenchHTTPConnectorAttrs))
 	p("With NIO connectors an idle keep-alive connection holds no thread; 500 threads per node let all 1000 requests of c1000 be in flight at once.\n")
 	for _, fe := range b.fronts {
 		p("- **%s**: %s.\n", fe.Name, fe.Desc)

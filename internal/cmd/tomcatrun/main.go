@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"maps"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,13 +26,18 @@ func main() {
 	defer stop()
 	// The nodes run as in make bench; TOMCATRUN_AJP_THREADS overrides the
 	// AJP connector's maxThreads.
+	ajpAttrs := maps.Clone(tomcattest.BenchAJPConnectorAttrs)
+	if v := os.Getenv("TOMCATRUN_AJP_THREADS"); v != "" {
+		ajpAttrs["maxThreads"] = v
+	}
 	var opts []tomcattest.Options
 	for _, name := range []string{"tomcat1", "tomcat2"} {
 		p1, p2 := free(), free()
 		opts = append(opts, tomcattest.Options{
 			Name: name, AJPPort: p1, HTTPPort: p2, Secret: secret,
-			ExtraJVMArgs:      []string{"-Xms512m", "-Xmx512m", "-XX:TieredStopAtLevel=4", "-XX:+UseParallelGC"},
-			AJPConnectorAttrs: map[string]string{"maxThreads": envOr("TOMCATRUN_AJP_THREADS", "500"), "maxConnections": "10000"},
+			ExtraJVMArgs:       tomcattest.BenchJVMArgs,
+			AJPConnectorAttrs:  ajpAttrs,
+			HTTPConnectorAttrs: tomcattest.BenchHTTPConnectorAttrs,
 		})
 	}
 	nodes, err := tomcattest.StartCluster(ctx, opts)
@@ -73,11 +79,4 @@ func free() int {
 		log.Fatal(err)
 	}
 	return p
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
