@@ -340,7 +340,7 @@ func (b *bench) startFrontends(ctx context.Context) error {
 		b.fronts = append(b.fronts, fe)
 		if pid := fe.pid(); pid != 0 {
 			var pids []int
-			for _, p := range processTree(pid) {
+			for _, p := range processTree(allProcs(), pid) {
 				pids = append(pids, p.pid)
 			}
 			b.remember(name, pids)
@@ -420,38 +420,17 @@ func (b *bench) measure(ctx context.Context, sc scenario, fe *frontend, round in
 	r := runResult{Round: round, Scenario: sc.Name, Frontend: fe.Name}
 	pid := fe.pid()
 	r.HasProxy = pid != 0
-	tomcatTicks := func() uint64 {
-		var t uint64
-		for _, n := range b.nodes {
-			t += treeTicks(n.PID())
-		}
-		return t
-	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var peak func() memSample
 	if r.HasProxy {
 		peak = memPeak(sctx, pid, 200*time.Millisecond, func(pids []int) { b.remember(fe.Name, pids) })
 	}
-	var proxy0, proxy1 uint64
-	if r.HasProxy {
-		proxy0 = treeTicks(pid)
-	}
-	tomcatSwitches := func() uint64 {
-		var t uint64
-		for _, n := range b.nodes {
-			t += voluntarySwitches(n.PID())
-		}
-		return t
-	}
-	tomcat0, sys0, sw0 := tomcatTicks(), systemBusyTicks(), tomcatSwitches()
+	before := b.readCounters(pid)
 	start := time.Now()
 	res, _, err := b.wrk.run(ctx, sc, fe.URL, b.cfg.duration)
 	r.Wall = time.Since(start).Seconds()
-	if r.HasProxy {
-		proxy1 = treeTicks(pid)
-	}
-	tomcat1, sys1, sw1 := tomcatTicks(), systemBusyTicks(), tomcatSwitches()
+	after := b.readCounters(pid)
 	cancel()
 	if peak != nil {
 		r.Mem = peak()
@@ -460,13 +439,35 @@ func (b *bench) measure(ctx context.Context, sc scenario, fe *frontend, round in
 		return r, err
 	}
 	r.wrkResult = res
-	r.ProxyCPU = ticksToSeconds(proxy0, proxy1)
-	r.TomcatCPU = ticksToSeconds(tomcat0, tomcat1)
-	if sw1 > sw0 {
-		r.TomcatSwitches = sw1 - sw0
+	r.ProxyCPU = ticksToSeconds(before.proxy, after.proxy)
+	r.TomcatCPU = ticksToSeconds(before.tomcat, after.tomcat)
+	if after.switches > before.switches {
+		r.TomcatSwitches = after.switches - before.switches
 	}
-	r.OtherCPU = max(0, ticksToSeconds(sys0, sys1)-r.ProxyCPU-r.TomcatCPU-res.CPU)
+	r.OtherCPU = max(0, ticksToSeconds(before.sys, after.sys)-r.ProxyCPU-r.TomcatCPU-res.CPU)
 	return r, nil
+}
+
+// counters is one reading of what measure compares before and after a run,
+// from one pass over /proc.
+type counters struct {
+	proxy, tomcat uint64 // CPU clock ticks of the proxy's and the JVMs' process trees
+	sys           uint64 // the machine's busy ticks
+	switches      uint64 // voluntary context switches of the JVMs' threads
+}
+
+// readCounters reads the counters; proxy 0 is no proxy (tomcat-direct).
+func (b *bench) readCounters(proxy int) counters {
+	procs := allProcs()
+	c := counters{sys: systemBusyTicks()}
+	if proxy != 0 {
+		c.proxy = treeTicks(procs, proxy)
+	}
+	for _, n := range b.nodes {
+		c.tomcat += treeTicks(procs, n.PID())
+		c.switches += voluntarySwitches(n.PID())
+	}
+	return c
 }
 
 func ticksToSeconds(before, after uint64) float64 {

@@ -67,11 +67,12 @@ func allProcs() []procStat {
 	return out
 }
 
-// processTree is root and every process whose parent or process group is
-// root: Apache's children are forked by the parent and stay in its group.
-func processTree(root int) []procStat {
+// processTree is root and every process of procs (allProcs) whose parent
+// or process group is root: Apache's children are forked by the parent and
+// stay in its group.
+func processTree(procs []procStat, root int) []procStat {
 	var out []procStat
-	for _, p := range allProcs() {
+	for _, p := range procs {
 		if p.pid == root || p.ppid == root || p.pgrp == root {
 			out = append(out, p)
 		}
@@ -82,10 +83,10 @@ func processTree(root int) []procStat {
 // treeTicks is the CPU time used so far by root's process tree, in clock
 // ticks: utime+stime of every live member plus root's cutime+cstime, so a
 // child reaped during a measurement still counts (its time moves to the
-// parent's cutime/cstime when it is reaped).
-func treeTicks(root int) uint64 {
+// parent's cutime/cstime when it is reaped). procs is one allProcs reading.
+func treeTicks(procs []procStat, root int) uint64 {
 	var sum uint64
-	for _, p := range processTree(root) {
+	for _, p := range processTree(procs, root) {
 		if p.state == 'Z' {
 			continue // a zombie's time reaches the parent when it is reaped
 		}
@@ -148,7 +149,7 @@ type memSample struct {
 func sampleTree(root int) (memSample, []int) {
 	var s memSample
 	var pids []int
-	for _, p := range processTree(root) {
+	for _, p := range processTree(allProcs(), root) {
 		if p.state == 'Z' {
 			continue
 		}
