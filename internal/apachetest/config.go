@@ -5,6 +5,7 @@ import (
 	"net"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -20,6 +21,13 @@ var modeModules = map[string][]string{
 }
 
 // renderConfig returns httpd.conf and, for mod_jk, workers.properties.
+// modules are the httpd modules a mode loads.
+func modules(mode string) []string {
+	return append(slices.Clone(commonModules), modeModules[mode]...)
+}
+
+func modulePath(m string) string { return filepath.Join(ModulesDir, "mod_"+m+".so") }
+
 func renderConfig(o *Options, dir string) (conf, workers string) {
 	var b strings.Builder
 	q := func(s string) string { return `"` + s + `"` }
@@ -37,8 +45,8 @@ func renderConfig(o *Options, dir string) (conf, workers string) {
 		// httpd refuses to serve as root; its children switch to this user.
 		fmt.Fprintf(&b, "User %s\nGroup %s\n", u, g)
 	}
-	for _, m := range append(append([]string{}, commonModules...), modeModules[o.Mode]...) {
-		fmt.Fprintf(&b, "LoadModule %s_module %s\n", m, q(filepath.Join(ModulesDir, "mod_"+m+".so")))
+	for _, m := range modules(o.Mode) {
+		fmt.Fprintf(&b, "LoadModule %s_module %s\n", m, q(modulePath(m)))
 	}
 	// One child process: balancer state and connection pools are shared by
 	// every request, so tests see one lbmethod sequence.

@@ -66,8 +66,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range append(slices.Clone(commonModules), modeModules[o.Mode]...) {
-		if _, err := os.Stat(filepath.Join(ModulesDir, "mod_"+m+".so")); err != nil {
+	for _, m := range modules(o.Mode) {
+		if _, err := os.Stat(modulePath(m)); err != nil {
 			return nil, fmt.Errorf("%w: module %s: %v", ErrNotInstalled, m, err)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -110,8 +109,15 @@ http://:%d {
 
 func hostPort(url string) string { return strings.TrimPrefix(url, "http://") }
 
-// startApache starts one Apache front end balancing the nodes' AJP connectors.
-func startApache(ctx context.Context, name, mode, secret string, nodes []*tomcattest.Node) (*frontend, *apachetest.Server, error) {
+// startApache starts one Apache front end (apacheProxyAJP or apacheJK)
+// balancing the nodes' AJP connectors.
+func startApache(ctx context.Context, name, secret string, nodes []*tomcattest.Node) (*frontend, error) {
+	mode := apachetest.ModeProxyAJP
+	desc := "Apache httpd, mod_proxy_ajp + mod_proxy_balancer (stickysession=JSESSIONID|jsessionid, secret), event MPM"
+	if name == apacheJK {
+		mode = apachetest.ModeJK
+		desc = "Apache httpd, mod_jk lb worker (sticky_session, secret), event MPM"
+	}
 	var members []apachetest.Member
 	for _, n := range nodes {
 		members = append(members, apachetest.Member{Addr: n.AJPAddr(), Route: n.JvmRoute()})
@@ -125,17 +131,13 @@ func startApache(ctx context.Context, name, mode, secret string, nodes []*tomcat
 		ExtraConfig: apacheTuning,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("starting %s: %w", name, err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
 	conf, _ := os.ReadFile(s.ConfigPath())
 	config := string(conf)
 	if mode == apachetest.ModeJK {
 		w, _ := os.ReadFile(filepath.Join(s.Dir(), "workers.properties"))
 		config += "\n# workers.properties\n" + string(w)
-	}
-	desc := "Apache httpd, mod_proxy_ajp + mod_proxy_balancer (stickysession=JSESSIONID|jsessionid, secret), event MPM"
-	if mode == apachetest.ModeJK {
-		desc = "Apache httpd, mod_jk lb worker (sticky_session, secret), event MPM"
 	}
 	return &frontend{
 		Name:   name,
@@ -144,7 +146,7 @@ func startApache(ctx context.Context, name, mode, secret string, nodes []*tomcat
 		Config: strings.ReplaceAll(config, secret, "<secret>"),
 		pid:    s.PID,
 		stop:   s.Stop,
-	}, s, nil
+	}, nil
 }
 
 // caddyProcess is a running bin/caddy.
@@ -243,5 +245,3 @@ func waitHTTP(ctx context.Context, url string, exited <-chan struct{}) error {
 		}
 	}
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

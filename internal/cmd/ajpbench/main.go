@@ -35,7 +35,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/caddy-ajp/caddy-ajp/internal/apachetest"
 	"github.com/caddy-ajp/caddy-ajp/internal/harness"
 	"github.com/caddy-ajp/caddy-ajp/internal/tomcattest"
 )
@@ -305,11 +304,7 @@ func (b *bench) startFrontends(ctx context.Context) error {
 		var fe *frontend
 		switch name {
 		case apacheProxyAJP, apacheJK:
-			mode := apachetest.ModeProxyAJP
-			if name == apacheJK {
-				mode = apachetest.ModeJK
-			}
-			f, _, err := startApache(ctx, name, mode, b.secret, b.nodes)
+			f, err := startApache(ctx, name, b.secret, b.nodes)
 			if err != nil {
 				return err
 			}
@@ -323,7 +318,7 @@ func (b *bench) startFrontends(ctx context.Context) error {
 			if name == caddyAJP {
 				conf, desc = caddyAJPConfig(port, b.nodes), "Caddy with caddy-ajp: ajp_balancer (AJP transport + sticky_route), secret"
 			}
-			url := "http://127.0.0.1:" + itoa(port)
+			url := "http://127.0.0.1:" + strconv.Itoa(port)
 			p, err := startCaddy(ctx, b.cfg.caddy, filepath.Join(b.cfg.dir, name), conf, []string{"AJP_SECRET=" + b.secret}, url+"/share/tiny.jsp")
 			if err != nil {
 				return fmt.Errorf("starting %s: %w", name, err)
@@ -373,7 +368,7 @@ func (b *bench) runRounds(ctx context.Context) error {
 		log.Printf("pre-warm pass: every scenario against every front end for %s, unmeasured", b.cfg.prewarm)
 		for _, sc := range b.cfg.scenarios {
 			for _, fe := range fronts {
-				if _, _, err := b.wrk.run(ctx, sc, fe.URL, b.cfg.prewarm); err != nil {
+				if _, err := b.wrk.run(ctx, sc, fe.URL, b.cfg.prewarm); err != nil {
 					return fmt.Errorf("pre-warm of %s for %s: %w", fe.Name, sc.Name, err)
 				}
 			}
@@ -389,7 +384,7 @@ func (b *bench) runRounds(ctx context.Context) error {
 				fe := fronts[(i+round-1)%len(fronts)]
 				k++
 				if b.cfg.warmup > 0 {
-					if _, _, err := b.wrk.run(ctx, sc, fe.URL, b.cfg.warmup); err != nil {
+					if _, err := b.wrk.run(ctx, sc, fe.URL, b.cfg.warmup); err != nil {
 						return fmt.Errorf("warm-up of %s for %s: %w", fe.Name, sc.Name, err)
 					}
 				}
@@ -428,7 +423,7 @@ func (b *bench) measure(ctx context.Context, sc scenario, fe *frontend, round in
 	}
 	before := b.readCounters(pid)
 	start := time.Now()
-	res, _, err := b.wrk.run(ctx, sc, fe.URL, b.cfg.duration)
+	res, err := b.wrk.run(ctx, sc, fe.URL, b.cfg.duration)
 	r.Wall = time.Since(start).Seconds()
 	after := b.readCounters(pid)
 	cancel()

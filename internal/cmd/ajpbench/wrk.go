@@ -57,7 +57,7 @@ type wrkRun struct {
 	timeout    time.Duration // wrk --timeout
 }
 
-func (w wrkRun) run(ctx context.Context, sc scenario, baseURL string, d time.Duration) (wrkResult, string, error) {
+func (w wrkRun) run(ctx context.Context, sc scenario, baseURL string, d time.Duration) (wrkResult, error) {
 	args := []string{
 		"-t", strconv.Itoa(sc.Threads), "-c", strconv.Itoa(sc.Conns),
 		"-d", strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second))) + "s",
@@ -76,16 +76,16 @@ func (w wrkRun) run(ctx context.Context, sc scenario, baseURL string, d time.Dur
 	err := cmd.Run()
 	text := out.String()
 	if err != nil {
-		return wrkResult{}, text, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, text)
+		return wrkResult{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, text)
 	}
 	res, err := parseWrk(text)
 	if err != nil {
-		return wrkResult{}, text, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, text)
+		return wrkResult{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, text)
 	}
 	if ps := cmd.ProcessState; ps != nil {
 		res.CPU = (ps.UserTime() + ps.SystemTime()).Seconds()
 	}
-	return res, text, nil
+	return res, nil
 }
 
 var (
