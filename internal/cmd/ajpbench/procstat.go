@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -121,23 +120,12 @@ func systemBusyTicks() uint64 {
 
 // statusKB returns a "Name:  N kB" value from a /proc/<pid> file, in bytes.
 func statusKB(path, name string) uint64 {
-	f, err := os.Open(path)
-	if err != nil {
+	fs := strings.Fields(firstValue(path, name)) // "1234 kB"
+	if len(fs) == 0 {
 		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, name+":"); ok {
-			fs := strings.Fields(rest)
-			if len(fs) > 0 {
-				v, _ := strconv.ParseUint(fs[0], 10, 64)
-				return v * 1024
-			}
-		}
-	}
-	return 0
+	v, _ := strconv.ParseUint(fs[0], 10, 64)
+	return v * 1024
 }
 
 // memSample is the memory of a process tree at one moment.
@@ -214,17 +202,8 @@ func voluntarySwitches(pid int) uint64 {
 	}
 	var sum uint64
 	for _, e := range ents {
-		b, err := os.ReadFile(dir + "/" + e.Name() + "/status")
-		if err != nil {
-			continue
-		}
-		for line := range strings.Lines(string(b)) {
-			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
-				n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-				sum += n
-				break
-			}
-		}
+		n, _ := strconv.ParseUint(firstValue(dir+"/"+e.Name()+"/status", "voluntary_ctxt_switches"), 10, 64)
+		sum += n
 	}
 	return sum
 }
