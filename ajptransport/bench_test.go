@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // browserGET is what a browser's page request looks like once
@@ -97,17 +99,18 @@ func BenchmarkParseSendHeaders(b *testing.B) {
 // cannedResponse is SEND_HEADERS (Content-Type, Content-Length), a 13-byte
 // body chunk and END_RESPONSE with reuse.
 func cannedResponse() []byte {
-	var r []byte
-	r = append(r, fromServerPacket(sendHeaders(200, ajpStr("200"), 2,
-		codedHdr(0xA001, "text/plain;charset=UTF-8"), codedHdr(0xA003, "13")))...)
-	r = append(r, fromServerPacket(wire(typeSendBodyChunk, 0x00, 13, "Hello, world!", 0x00))...)
-	return append(r, fromServerPacket([]byte{typeEndResponse, 1})...)
+	return stream(
+		pktHeaders(200, codedHdr(0xA001, "text/plain;charset=UTF-8"), codedHdr(0xA003, "13")),
+		pktBody("Hello, world!"),
+		pktEnd1)
 }
 
 func BenchmarkRoundTrip(b *testing.B) {
 	fc := newFakeContainer(b, func(c *fakeConn) { c.serveCanned(cannedResponse()) })
-	tr := newTestTransport(b, &Transport{InsecureNoSecret: true}, nil)
-	b.Cleanup(func() { _ = tr.Cleanup() })
+	tr := newTransport(b, func(tr *Transport) {
+		*tr = Transport{InsecureNoSecret: true}
+	})
+	tr.logger = zap.NewNop()
 
 	req, err := http.NewRequest(http.MethodGet, "http://"+fc.addr()+"/shop/catalog/item.jsp?id=4711", nil)
 	if err != nil {

@@ -241,8 +241,7 @@ func (c *fakeConn) next() (*parsedRequest, error) {
 }
 
 func (c *fakeConn) write(payload []byte) {
-	b := []byte{'A', 'B', byte(len(payload) >> 8), byte(len(payload))}
-	c.nc.Write(append(b, payload...))
+	c.nc.Write(fromServerPacket(payload))
 }
 
 func (c *fakeConn) sendHeaders(status int, headers ...string) {
@@ -299,7 +298,6 @@ func (c *fakeConn) readBody(pr *parsedRequest) (string, error) {
 // the connection closes. It reuses one buffer and writes each answer in one
 // call, so benchmarks measure the transport, not the fake container.
 func (c *fakeConn) serveCanned(response []byte) {
-	cpong := []byte{'A', 'B', 0, 1, typeCPong}
 	buf := make([]byte, MaxPacketSize)
 	for {
 		var h [4]byte
@@ -315,7 +313,7 @@ func (c *fakeConn) serveCanned(response []byte) {
 		}
 		switch {
 		case n == 1 && buf[0] == typeCPing:
-			if _, err := c.nc.Write(cpong); err != nil {
+			if _, err := c.nc.Write(pktCPong); err != nil {
 				return
 			}
 		case n > 0 && buf[0] == typeForwardRequest:

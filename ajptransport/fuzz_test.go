@@ -387,13 +387,9 @@ func fuzzForwardRequest(method, uri, remoteHost string, port uint16, flags byte,
 		fr.Headers = append(fr.Headers, Header{"X-Pad", strings.Repeat("p", int(pad))})
 	}
 	if reqAttrs != "" {
-		seen := map[string]bool{}
 		for _, line := range strings.Split(reqAttrs, "\n") {
-			name, value, _ := strings.Cut(line, "=")
-			if !seen[name] { // the test container keeps attributes in a map
-				seen[name] = true
-				fr.ReqAttributes = append(fr.ReqAttributes, Attribute{name, value})
-			}
+			name, value, _ := strings.Cut(line, "=") // duplicates: checkRoundTrip expects the last
+			fr.ReqAttributes = append(fr.ReqAttributes, Attribute{name, value})
 		}
 	}
 	return fr
@@ -574,21 +570,6 @@ func (c *streamConn) LocalAddr() net.Addr {
 }
 func (c *streamConn) RemoteAddr() net.Addr {
 	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8009}
-}
-
-// newTestTransport provisions a Transport for tests and replaces its dialer.
-func newTestTransport(tb testing.TB, tr *Transport, dial func(context.Context, string, string) (net.Conn, error)) *Transport {
-	tb.Helper()
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	tb.Cleanup(cancel)
-	if err := tr.Provision(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	tr.logger = zap.NewNop()
-	if dial != nil {
-		tr.cfg.dial = dial
-	}
-	return tr
 }
 
 // response stream building blocks, container → proxy
@@ -863,12 +844,16 @@ func playResponseStream(t *testing.T, in []byte, mode byte) {
 	}
 	var dials sync.Mutex
 	dialed := false
-	tr := newTestTransport(t, &Transport{
-		InsecureNoSecret: true,
-		ReadTimeout:      caddy.Duration(time.Second),
-		PingTimeout:      caddy.Duration(time.Second),
-		DialTimeout:      caddy.Duration(time.Second),
-	}, func(context.Context, string, string) (net.Conn, error) {
+	tr := newTransport(t, func(tr *Transport) {
+		*tr = Transport{
+			InsecureNoSecret: true,
+			ReadTimeout:      caddy.Duration(time.Second),
+			PingTimeout:      caddy.Duration(time.Second),
+			DialTimeout:      caddy.Duration(time.Second),
+		}
+	})
+	tr.logger = zap.NewNop()
+	tr.cfg.dial = func(context.Context, string, string) (net.Conn, error) {
 		dials.Lock()
 		defer dials.Unlock()
 		if dialed {
@@ -876,7 +861,7 @@ func playResponseStream(t *testing.T, in []byte, mode byte) {
 		}
 		dialed = true
 		return sc, nil
-	})
+	}
 
 	method, body := http.MethodGet, ""
 	var reqBody io.Reader

@@ -204,7 +204,6 @@ func TestRefusedConnectionIsADialError(t *testing.T) {
 }
 
 func TestMaxConnsPerHostBoundsConnections(t *testing.T) {
-	var mu sync.Mutex
 	gate := make(chan struct{})
 	fc := newFakeContainer(t, func(c *fakeConn) {
 		for {
@@ -249,9 +248,7 @@ func TestMaxConnsPerHostBoundsConnections(t *testing.T) {
 		second <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
-	mu.Lock()
 	close(gate)
-	mu.Unlock()
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +302,7 @@ func TestRequestBodyShorterThanDeclaredClosesTheConnection(t *testing.T) {
 		got <- body
 	})
 	tr := newTransport(t, nil)
-	req := httptest.NewRequest("POST", "http://"+fc.addr()+"/", io.MultiReader(strings.NewReader(strings.Repeat("a", 9000))))
+	req := httptest.NewRequest("POST", "http://"+fc.addr()+"/", strings.NewReader(strings.Repeat("a", 9000)))
 	req.ContentLength = 20000 // the client promised more than it sends
 	_, err := tr.RoundTrip(req)
 	if err == nil {
@@ -473,9 +470,7 @@ func TestStreamingAGibibyteToASlowClientKeepsMemoryFlat(t *testing.T) {
 		}
 		c.sendHeaders(200, "Content-Length", fmt.Sprint(total))
 		n := len(chunk)
-		payload := append([]byte{typeSendBodyChunk, byte(n >> 8), byte(n)}, chunk...)
-		payload = append(payload, 0)
-		pkt := append([]byte{'A', 'B', byte(len(payload) >> 8), byte(len(payload))}, payload...)
+		pkt := pktBody(chunk)
 		for sent := 0; sent < total; sent += n {
 			if _, err := c.nc.Write(pkt); err != nil {
 				return
