@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,34 +151,16 @@ func (s *Server) start(ctx context.Context, bin string) error {
 
 // waitReady polls with real HTTP requests until httpd answers one.
 func (s *Server) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
-	defer cancel()
-	client := &http.Client{
-		Transport:     &http.Transport{DisableKeepAlives: true},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Timeout:       2 * time.Second,
+	h, err := harness.WaitHTTP(ctx, s.URL()+"/apachetest-ready", s.done, StartTimeout)
+	switch {
+	case errors.Is(err, harness.ErrExited):
+		return fmt.Errorf("httpd exited during start (%s)", s.cmd.ProcessState)
+	case err != nil:
+		return fmt.Errorf("httpd: %w", err)
+	case !strings.Contains(h.Get("Server"), "Apache"):
+		return fmt.Errorf("port %d answers, but not as Apache (Server: %q)", s.opts.Port, h.Get("Server"))
 	}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL()+"/apachetest-ready", nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if !strings.Contains(resp.Header.Get("Server"), "Apache") {
-				return fmt.Errorf("port %d answers, but not as Apache (Server: %q)", s.opts.Port, resp.Header.Get("Server"))
-			}
-			return nil
-		}
-		select {
-		case <-s.done:
-			return fmt.Errorf("httpd exited during start (%s)", s.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("httpd does not answer on %s: %w", s.URL(), err)
-		case <-tick.C:
-		}
-	}
+	return nil
 }
 
 // Stop ends httpd: SIGTERM to its PID, up to 10 s for it and its children

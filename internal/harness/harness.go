@@ -3,9 +3,14 @@
 package harness
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strings"
+	"time"
 )
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -29,4 +34,38 @@ func Tail(s string, n int) string {
 		}
 	}
 	return s
+}
+
+// ErrExited is WaitHTTP's error when the server's process ended first.
+var ErrExited = errors.New("exited during start")
+
+// WaitHTTP polls url until it answers (any status; redirects are not
+// followed) and returns the answer's header. It gives up after timeout, or
+// as soon as exited is closed (the server's process ended).
+func WaitHTTP(ctx context.Context, url string, exited <-chan struct{}, timeout time.Duration) (http.Header, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{
+		Transport:     &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       2 * time.Second,
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.Header, nil
+		}
+		select {
+		case <-exited:
+			return nil, ErrExited
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s does not answer: %w", url, err)
+		case <-tick.C:
+		}
+	}
 }

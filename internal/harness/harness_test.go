@@ -1,9 +1,14 @@
 package harness
 
 import (
+	"context"
+	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 )
 
 func TestTail(t *testing.T) {
@@ -34,4 +39,32 @@ func TestFreePortCanBeListenedOn(t *testing.T) {
 		t.Fatalf("port %d is not free: %v", p, err)
 	}
 	l.Close()
+}
+
+func TestWaitHTTPReturnsTheFirstAnswerWithoutFollowingRedirects(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", "probe")
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	defer srv.Close()
+	h, err := WaitHTTP(context.Background(), srv.URL+"/ready", nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Get("Server") != "probe" || h.Get("Location") != "/elsewhere" {
+		t.Errorf("header %v: want the redirect itself", h)
+	}
+}
+
+func TestWaitHTTPStopsWhenTheProcessExits(t *testing.T) {
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	close(exited)
+	_, err = WaitHTTP(context.Background(), "http://127.0.0.1:"+strconv.Itoa(port)+"/", exited, time.Minute)
+	if !errors.Is(err, ErrExited) {
+		t.Fatalf("err = %v, want ErrExited (a minute's timeout would give another error)", err)
+	}
 }

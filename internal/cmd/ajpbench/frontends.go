@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,7 +187,7 @@ func startCaddy(ctx context.Context, bin, dir, caddyfile string, env []string, u
 		logf.Close()
 		close(p.done)
 	}()
-	if err := waitHTTP(ctx, url, p.done); err != nil {
+	if _, err := harness.WaitHTTP(ctx, url, p.done, 20*time.Second); err != nil {
 		_ = p.Stop()
 		log, _ := os.ReadFile(p.logPath)
 		return nil, fmt.Errorf("caddy (%s): %w\n--- %s ---\n%s", cf, err, p.logPath, harness.Tail(string(log), 30))
@@ -217,31 +214,5 @@ func (p *caddyProcess) Stop() error {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 		return fmt.Errorf("caddy %d did not stop within 10s, killed", p.cmd.Process.Pid)
-	}
-}
-
-// waitHTTP polls url until it answers with any HTTP response, for up to
-// 20 s, or until exited is closed.
-func waitHTTP(ctx context.Context, url string, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-exited:
-			return errors.New("exited during start")
-		case <-ctx.Done():
-			return fmt.Errorf("%s does not answer: %w", url, err)
-		case <-t.C:
-		}
 	}
 }
