@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -87,12 +86,8 @@ func TestSeveralSetCookiesAndRepeatedHeadersAreKept(t *testing.T) {
 func TestBodylessResponses(t *testing.T) {
 	tc := loadCaddyfile(t, basicSite)
 	for _, code := range []int{204, 304} {
-		resp, err := tc.Client.Get(fmt.Sprintf("http://127.0.0.1:9080/share/status.jsp?code=%d", code))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:9080/share/status.jsp?code=%d", code), nil)
+		resp, b := do(t, tc.Client, req)
 		if resp.StatusCode != code || len(b) != 0 {
 			t.Errorf("status.jsp?code=%d: got %d with %d body bytes", code, resp.StatusCode, len(b))
 		}
@@ -107,19 +102,15 @@ func TestBodylessResponses(t *testing.T) {
 		t.Errorf("HEAD bytes.jsp: status %d, Content-Length %d (want 200, 5000)", resp.StatusCode, resp.ContentLength)
 	}
 	// The connection is clean after bodyless exchanges: the next GET is whole.
-	resp, err = tc.Client.Get("http://127.0.0.1:9080/share/bytes.jsp?n=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	req, _ = http.NewRequest("GET", "http://127.0.0.1:9080/share/bytes.jsp?n=5000", nil)
+	_, b := do(t, tc.Client, req)
 	if len(b) != 5000 {
 		t.Errorf("GET after HEAD: %d bytes", len(b))
 	}
 }
 
 func TestExpectContinueIsAnsweredAndTheBodyArrives(t *testing.T) {
-	tc := loadCaddyfile(t, basicSite)
+	loadCaddyfile(t, basicSite)
 	body := pattern(100 << 10)
 	req, _ := http.NewRequest("POST", "http://127.0.0.1:9080/share/echo.jsp", bytes.NewReader(body))
 	req.Header.Set("Expect", "100-continue")
@@ -136,7 +127,6 @@ func TestExpectContinueIsAnsweredAndTheBodyArrives(t *testing.T) {
 	if e.BodyLength != int64(len(body)) || e.BodySHA256 != sha(body) {
 		t.Errorf("body after 100-continue: %d bytes", e.BodyLength)
 	}
-	_ = tc
 }
 
 func TestHeadersLargerThanThePacketGet400(t *testing.T) {
@@ -152,12 +142,7 @@ func TestHeadersLargerThanThePacketGet400(t *testing.T) {
 	}
 	req, _ = http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp", nil)
 	req.Header.Set("X-Big", strings.Repeat("a", 9000))
-	resp, err := tc.Client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, b := do(t, tc.Client, req)
 	if resp.StatusCode != 400 || !strings.Contains(string(b), "AJP packet of 8192 bytes") {
 		t.Errorf("9000-byte header: status %d, body %q", resp.StatusCode, b)
 	}
@@ -174,12 +159,7 @@ func TestUpgradeRequestsGet501(t *testing.T) {
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
 	req.Header.Set("Sec-WebSocket-Version", "13")
-	resp, err := tc.Client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, b := do(t, tc.Client, req)
 	if resp.StatusCode != 501 || !strings.Contains(string(b), "AJP cannot carry protocol upgrades") {
 		t.Errorf("upgrade: status %d, body %q", resp.StatusCode, b)
 	}
@@ -235,18 +215,12 @@ https://localhost:9443 {
 	}
 }
 `)
-	cert := clientCert(t, "CN=test client,O=caddy-ajp")
+	cert := clientCert(t)
 	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
-		client := &http.Client{Transport: &http.Transport{
-			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:9443")
-			},
-			TLSClientConfig: &tls.Config{
-				ServerName: "localhost", InsecureSkipVerify: true,
-				MinVersion: version, MaxVersion: version,
-				Certificates: []tls.Certificate{cert},
-			},
-		}}
+		client := httpsClient(t)
+		cfg := client.Transport.(*http.Transport).TLSClientConfig
+		cfg.MinVersion, cfg.MaxVersion = version, version
+		cfg.Certificates = []tls.Certificate{cert}
 		waitTLS(t, client, "https://localhost:9443/share/tiny.jsp")
 		req, _ := http.NewRequest("GET", "https://localhost:9443/share/echo.jsp?attr="+tomcatProtocolAttr, nil)
 		e, resp := doEcho(t, client, req)
@@ -279,16 +253,7 @@ https://localhost:9443 {
 	}
 
 	// Tomcat builds https redirects from what it was told.
-	client := &http.Client{
-		Transport: &http.Transport{
-			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:9443")
-			},
-			TLSClientConfig: &tls.Config{ServerName: "localhost", InsecureSkipVerify: true},
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	defer client.CloseIdleConnections()
+	client := httpsClient(t)
 	resp, err := client.Get("https://localhost:9443/share/redirect.jsp")
 	if err != nil {
 		t.Fatal(err)
@@ -387,15 +352,20 @@ http://127.0.0.1:9080 {
 	respond "no proxy here"
 }
 `)
+	if n, g := waitTransportGone(); n != 0 || g != "" {
+		t.Fatalf("after unloading the config: %d AJP connections open; goroutines:\n%s", n, g)
+	}
+}
+
+// waitTransportGone waits up to 5 s for every AJP connection and transport
+// goroutine to go, and returns what is left: the open connections and the
+// goroutines' stacks.
+func waitTransportGone() (int64, string) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		n := ajptransport.OpenConnections()
-		g := transportGoroutines()
-		if n == 0 && g == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after unloading the config: %d AJP connections open; goroutines:\n%s", n, g)
+		n, g := ajptransport.OpenConnections(), transportGoroutines()
+		if n == 0 && g == "" || time.Now().After(deadline) {
+			return n, g
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -413,7 +383,7 @@ func transportGoroutines() string {
 	return strings.Join(out, "\n\n")
 }
 
-func clientCert(t *testing.T, subject string) tls.Certificate {
+func clientCert(t *testing.T) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -430,7 +400,6 @@ func clientCert(t *testing.T, subject string) tls.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = subject
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -86,14 +85,9 @@ localhost {
 	// The failover story: stick, kill the node, continue the session.
 	get := func() sessionView {
 		t.Helper()
-		resp, err := c.Get("https://localhost:9443/share/session.jsp")
+		v, _, err := hit(c, "https://localhost:9443/share/session.jsp")
 		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var v sessionView
-		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("session.jsp: %d %v", resp.StatusCode, err)
+			t.Fatalf("session.jsp: %v", err)
 		}
 		return v
 	}
@@ -152,36 +146,26 @@ http://127.0.0.1:9080 {
 		t.Fatalf("session cookie %q, want Path=/app", sc)
 	}
 	// the browser sends the rewritten cookie back and the session counts on
-	resp, err = c.Get("http://127.0.0.1:9080/app/session.jsp")
+	v, _, err := hit(c, "http://127.0.0.1:9080/app/session.jsp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v sessionView
-	json.NewDecoder(resp.Body).Decode(&v)
-	resp.Body.Close()
 	if v.Count != 2 {
 		t.Errorf("second request of the session: %+v, want count 2", v)
 	}
 	// the ;jsessionid= path parameter works through the mapping too
-	resp, err = http.Get("http://127.0.0.1:9080/app/session.jsp;jsessionid=" + v.ID)
+	v2, _, err := hit(http.DefaultClient, "http://127.0.0.1:9080/app/session.jsp;jsessionid="+v.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v2 sessionView
-	json.NewDecoder(resp.Body).Decode(&v2)
-	resp.Body.Close()
 	if v2.Count != 3 || v2.ID != v.ID {
 		t.Errorf("session by path parameter: %+v, want count 3 of %s", v2, v.ID)
 	}
 	// only the mapped path is reachable: the rest is refused, or falls
 	// through to Caddy's empty default response
 	for _, p := range []string{"/app/..;/private/", "/APP/echo.jsp", "/share/echo.jsp", "/private/"} {
-		resp, err := http.Get("http://127.0.0.1:9080" + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		req, _ := http.NewRequest("GET", "http://127.0.0.1:9080"+p, nil)
+		resp, b := do(t, http.DefaultClient, req)
 		if (resp.StatusCode < 400 && len(b) > 0) || strings.Contains(string(b), "PRIVATE") {
 			t.Errorf("%s: %d %.80q", p, resp.StatusCode, b)
 		}

@@ -358,16 +358,7 @@ func TestHotReloadDropsNoRequest(t *testing.T) {
 	if err != nil || status != 200 {
 		t.Errorf("loading the config without AJP: status %d, %v: %s", status, err, body)
 	}
-	var connsUnloaded int64
-	var leftGoroutines string
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		connsUnloaded, leftGoroutines = ajptransport.OpenConnections(), transportGoroutines()
-		if connsUnloaded == 0 && leftGoroutines == "" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	connsUnloaded, leftGoroutines := waitTransportGone()
 
 	t.Logf("hot reload under load: %d clients, %.1fs, %d requests, %d reloads (%d failed); failed requests %d, counts backwards %d, double-counted %d",
 		clients, elapsed.Seconds(), requests.Load(), len(configs), len(badReloads), failed.Load(), backwards.Load(), doubled.Load())

@@ -56,7 +56,9 @@ func (e echo) header(name string) []string {
 	return nil
 }
 
-func doEcho(t *testing.T, c *http.Client, req *http.Request) (echo, *http.Response) {
+// do sends req and reads the whole response body, failing the test if
+// either goes wrong.
+func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {
@@ -67,6 +69,12 @@ func doEcho(t *testing.T, c *http.Client, req *http.Request) (echo, *http.Respon
 	if err != nil {
 		t.Fatalf("reading body: %v", err)
 	}
+	return resp, body
+}
+
+func doEcho(t *testing.T, c *http.Client, req *http.Request) (echo, *http.Response) {
+	t.Helper()
+	resp, body := do(t, c, req)
 	if resp.StatusCode != 200 {
 		t.Fatalf("%s %s: status %d: %s", req.Method, req.URL, resp.StatusCode, body)
 	}
