@@ -1,35 +1,14 @@
 package ajptransport
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
-
-// errPoolExhausted is returned when max_conns_per_host connections are busy
-// and none came free within the wait bound.
-var errPoolExhausted = errors.New("all AJP connections to this backend are busy (max_conns_per_host)")
-
-// readBufferSize lets one read take several 8 KiB packets of a large
-// response, so they reach the client in fewer, larger writes.
-const readBufferSize = 32 << 10
-
-// conn is one AJP connection to a container. It is used by one exchange at
-// a time.
-type conn struct {
-	nc       net.Conn
-	br       *bufio.Reader
-	pool     *hostPool
-	idleFrom time.Time
-	rbuf     []byte // holds one packet payload
-	peek     *peeker
-	abort    func() // makes blocked I/O return at once: a cancelled request
-}
 
 // poolConfig is what the pools need from the transport config.
 type poolConfig struct {
@@ -132,17 +111,10 @@ func (p *hostPool) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{
-		nc:   nc,
-		br:   bufio.NewReaderSize(nc, max(p.cfg.packetSize, readBufferSize)),
-		pool: p,
-		rbuf: make([]byte, p.cfg.packetSize),
-		peek: newPeeker(nc),
-	}
-	c.abort = func() { _ = nc.SetDeadline(aLongTimeAgo) }
+	c := newConn(nc, p)
 	if err := c.cping(p.cfg.pingTimeout); err != nil {
 		_ = nc.Close()
-		return nil, fmt.Errorf("new connection does not answer CPING (is %s an AJP connector?): %w", p.addr, err)
+		return nil, cpingFailed(p.addr, err)
 	}
 	return c, nil
 }
@@ -223,60 +195,90 @@ func (p *hostPool) closeIdle(all bool) {
 	}
 }
 
-// cping sends CPING and expects CPONG within timeout.
-func (c *conn) cping(timeout time.Duration) error {
-	if err := c.nc.SetDeadline(time.Now().Add(timeout)); err != nil {
-		return err
+// janitor closes connections that stayed idle past idle_timeout.
+func (t *Transport) janitor() {
+	defer close(t.janDone)
+	every := min(time.Duration(t.IdleTimeout)/2, 30*time.Second)
+	every = max(every, 100*time.Millisecond)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.stopJan:
+			return
+		case <-tick.C:
+			t.poolsMu.RLock()
+			for _, p := range t.pools {
+				p.closeIdle(false)
+			}
+			t.poolsMu.RUnlock()
+		}
 	}
-	if _, err := c.nc.Write(cpingPacket); err != nil {
-		return err
-	}
-	n, err := c.readPacket()
-	if err != nil {
-		return err
-	}
-	if n != 1 || c.rbuf[0] != typeCPong {
-		return fmt.Errorf("%w: expected CPONG, got type %d", ErrProtocol, c.rbuf[0])
-	}
-	return c.nc.SetDeadline(time.Time{})
 }
 
-// readPacket reads one whole packet into c.rbuf and returns its payload length.
-func (c *conn) readPacket() (int, error) {
-	n, err := c.readHeader()
-	if err != nil {
-		return 0, err
+// poolKey identifies a backend; a struct key keeps lookups allocation-free.
+type poolKey struct{ network, addr string }
+
+func (t *Transport) pool(network, addr string) *hostPool {
+	key := poolKey{network, addr}
+	t.poolsMu.RLock()
+	p := t.pools[key]
+	t.poolsMu.RUnlock()
+	if p != nil {
+		return p
 	}
-	return n, c.readPayload(n)
+	t.poolsMu.Lock()
+	defer t.poolsMu.Unlock()
+	if p = t.pools[key]; p == nil {
+		p = &hostPool{cfg: &t.cfg, network: network, addr: addr}
+		if t.closed.Load() {
+			p.closed = true
+		}
+		t.pools[key] = p
+	}
+	return p
 }
 
-// readHeader reads and checks a packet header and returns the payload length.
-func (c *conn) readHeader() (int, error) {
-	hdr, err := c.br.Peek(packetHeaderLen)
-	if err != nil {
-		return 0, noEOF(err)
-	}
-	n, err := ParsePacketHeader(hdr, len(c.rbuf))
-	if err != nil {
-		return 0, err
-	}
-	_, _ = c.br.Discard(packetHeaderLen)
-	return n, nil
+// openConns counts AJP connections open in this process, across configs.
+var openConns atomic.Int64
+
+// OpenConnections returns how many AJP connections this process holds open,
+// busy or idle, across all transports. Tests use it to prove that no
+// connection outlives its config.
+func OpenConnections() int64 { return openConns.Load() }
+
+type countedConn struct {
+	net.Conn
+	once sync.Once
 }
 
-// readPayload reads a payload of n bytes into c.rbuf.
-func (c *conn) readPayload(n int) error {
-	if _, err := io.ReadFull(c.br, c.rbuf[:n]); err != nil {
-		return noEOF(err)
-	}
-	return nil
+func (c *countedConn) Close() error {
+	c.once.Do(func() { openConns.Add(-1) })
+	return c.Conn.Close()
 }
 
-// noEOF turns a clean EOF in the middle of an exchange into ErrUnexpectedEOF:
-// the container closed the connection before END_RESPONSE.
-func noEOF(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
+// SyscallConn exposes the socket for the liveness peek.
+func (c *countedConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
 	}
-	return err
+	return nil, fmt.Errorf("%T has no file descriptor", c.Conn)
+}
+
+func countingDial(dial func(context.Context, string, string) (net.Conn, error)) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		openConns.Add(1)
+		return &countedConn{Conn: nc}, nil
+	}
+}
+
+func (t *Transport) getBuf() *[]byte { return t.bufPool.Get().(*[]byte) }
+
+func (t *Transport) putBuf(b *[]byte) {
+	*b = (*b)[:0]
+	t.bufPool.Put(b)
 }

@@ -4,14 +4,115 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/caddy-ajp/caddy-ajp/ajptransport/ajp"
+	"github.com/caddy-ajp/caddy-ajp/internal/tomcatpath"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.uber.org/zap"
 )
+
+// This file is the first step of a round trip: everything that can refuse
+// a request happens here, before a connection is taken.
+
+// maxTomcatHeaders is the default maxHeaderCount of Tomcat's connectors.
+const maxTomcatHeaders = 100
+
+// prepare turns r into an exchange ready to be sent: FORWARD_REQUEST
+// encoded, and with a body of known length, its first packet read from the
+// client (so a slow client holds no connection). A request that must not
+// reach Tomcat gets its answer instead (refusal), logged at DEBUG: it is
+// the client's doing, not something an operator must act on.
+func (t *Transport) prepare(r *http.Request) (ex *exchange, refusal *http.Response, err error) {
+	network, addr := "tcp", r.URL.Host
+	if di, ok := reverseproxy.GetDialInfo(r.Context()); ok {
+		network, addr = di.Network, di.Address
+	}
+	refuseWith := func(status int, msg string, fields ...zap.Field) (*exchange, *http.Response, error) {
+		t.logger.Debug(msg, append(fields, zap.String("upstream", addr), zap.Int("status", status))...)
+		return nil, refuse(r, status), nil
+	}
+
+	if up := r.Header.Get("Upgrade"); up != "" {
+		return refuseWith(http.StatusNotImplemented,
+			"AJP cannot carry protocol upgrades; proxy them to the member's HTTP connector", zap.String("upgrade", up))
+	}
+
+	// One allocation holds the request's encoding state and the response.
+	ex = &exchange{t: t, network: network, addr: addr, ctx: r.Context(), respCL: -1, bodyLeft: -1}
+	fr := &ex.fr
+	fr.Headers, fr.ReqAttributes = ex.hdrs[:0], ex.attrs[:0]
+	t.buildForwardRequest(r, fr)
+
+	// Tomcat removes ";parameters" and percent-decodes before it resolves
+	// dot-segments: "/share/..;/manager" is "/manager" to it, whatever a
+	// matcher in front decided. Such a request never reaches Tomcat.
+	if err := tomcatpath.Check(fr.RequestURI); err != nil {
+		return refuseWith(http.StatusBadRequest,
+			"refusing a path that Tomcat would resolve differently than Caddy matched it",
+			zap.String("path", fr.RequestURI), zap.Error(err))
+	}
+
+	// Tomcat's AJP connector refuses more than maxHeaderCount (100)
+	// headers. The count is what Tomcat would get: the client's headers and
+	// those reverse_proxy adds (X-Forwarded-For, -Proto, -Host).
+	if len(fr.Headers) > maxTomcatHeaders {
+		return refuseWith(http.StatusBadRequest, "too many request headers for Tomcat's AJP connector (maxHeaderCount)",
+			zap.Int("headers", len(fr.Headers)), zap.Int("limit", maxTomcatHeaders))
+	}
+
+	wbuf := t.getBuf()
+	b, err := ajp.AppendForwardRequest((*wbuf)[:0], fr, t.PacketSize)
+	if err != nil {
+		t.putBuf(wbuf)
+		if errors.Is(err, ajp.ErrPacketTooLarge) {
+			fields := []zap.Field{zap.Int("packet_size", t.PacketSize)}
+			if t.PacketSize < ajp.MaxPacketSize {
+				fields = append(fields, zap.String("remedy", fmt.Sprintf(
+					"raise packet_size in the ajp transport and packetSize on Tomcat's AJP connector to the same value (at most %d)", ajp.MaxPacketSize)))
+			}
+			return refuseWith(http.StatusBadRequest, "request headers do not fit in one AJP packet", fields...)
+		}
+		return refuseWith(http.StatusBadRequest, "request cannot be encoded as AJP", zap.Error(err))
+	}
+
+	ex.wbuf = wbuf
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		ex.body = r.Body
+		ex.bodyLeft = r.ContentLength // -1 when unknown
+	} else {
+		ex.bodyDone = true
+	}
+	// With a known length, the first body packet goes along unrequested.
+	if ex.bodyLeft > 0 {
+		n := int(min(ex.bodyLeft, int64(t.PacketSize-ajp.BodyChunkOverhead)))
+		start := len(b)
+		b = ajp.AppendBodyChunkHeader(b, n)
+		b = b[:len(b)+n]
+		if _, err := io.ReadFull(ex.body, b[start+ajp.BodyChunkOverhead:]); err != nil {
+			ex.release()
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // the body ended before its Content-Length
+			}
+			resp, err := t.failed(r, addr, fmt.Errorf("%w: %w", errClientBody, err))
+			return nil, resp, err
+		}
+		ex.bodyLeft -= int64(n)
+		if ex.bodyLeft == 0 {
+			ex.bodyDone = true
+		}
+	}
+	*wbuf = b
+	return ex, nil, nil
+}
 
 // hopHeaders are never forwarded: they describe the client's connection to
 // Caddy, not the request (RFC 9110 7.6.1). Host and Content-Length are
@@ -33,7 +134,7 @@ var hopHeaders = map[string]bool{
 // buildForwardRequest fills fr from r. Only what Caddy itself determined
 // (client address, TLS state, its own authentication) and the operator's
 // configuration become attributes; nothing the client sends does.
-func (t *Transport) buildForwardRequest(r *http.Request, fr *ForwardRequest) {
+func (t *Transport) buildForwardRequest(r *http.Request, fr *ajp.ForwardRequest) {
 	fr.Method = r.Method
 	fr.Protocol = r.Proto
 	if fr.Protocol == "" {
@@ -99,16 +200,16 @@ func (t *Transport) buildForwardRequest(r *http.Request, fr *ForwardRequest) {
 			}
 			v = strings.Join(vals, sep)
 		}
-		hs = append(hs, Header{Name: name, Value: v})
+		hs = append(hs, ajp.Header{Name: name, Value: v})
 	}
 	if r.Host != "" {
-		hs = append(hs, Header{Name: "Host", Value: r.Host})
+		hs = append(hs, ajp.Header{Name: "Host", Value: r.Host})
 	}
 	switch {
 	case r.ContentLength > 0:
-		hs = append(hs, Header{Name: "Content-Length", Value: strconv.FormatInt(r.ContentLength, 10)})
+		hs = append(hs, ajp.Header{Name: "Content-Length", Value: strconv.FormatInt(r.ContentLength, 10)})
 	case r.ContentLength == 0 && len(r.Header["Content-Length"]) > 0:
-		hs = append(hs, Header{Name: "Content-Length", Value: "0"})
+		hs = append(hs, ajp.Header{Name: "Content-Length", Value: "0"})
 	}
 	fr.Headers = hs
 
@@ -124,17 +225,17 @@ func (t *Transport) buildForwardRequest(r *http.Request, fr *ForwardRequest) {
 	fr.Secret = t.secret
 	attrs := fr.ReqAttributes[:0]
 	if connPort != "" && connIP == clientIP {
-		attrs = append(attrs, Attribute{Name: "AJP_REMOTE_PORT", Value: connPort})
+		attrs = append(attrs, ajp.Attribute{Name: "AJP_REMOTE_PORT", Value: connPort})
 	}
 	if localIP != "" {
-		attrs = append(attrs, Attribute{Name: "AJP_LOCAL_ADDR", Value: localIP})
+		attrs = append(attrs, ajp.Attribute{Name: "AJP_LOCAL_ADDR", Value: localIP})
 	}
 	fr.SSLCert, fr.SSLCipher, fr.SSLSession, fr.SSLKeySize = "", "", "", 0
 	if cs := r.TLS; cs != nil {
 		fr.SSLCipher = tls.CipherSuiteName(cs.CipherSuite)
 		fr.SSLKeySize = cipherKeyBits(fr.SSLCipher)
 		fr.SSLSession = tlsSessionID(cs)
-		attrs = append(attrs, Attribute{Name: "AJP_SSL_PROTOCOL", Value: tlsProtocolName(cs.Version)})
+		attrs = append(attrs, ajp.Attribute{Name: "AJP_SSL_PROTOCOL", Value: tlsProtocolName(cs.Version)})
 		if len(cs.PeerCertificates) > 0 {
 			var sb strings.Builder
 			for _, c := range cs.PeerCertificates {
@@ -148,7 +249,7 @@ func (t *Transport) buildForwardRequest(r *http.Request, fr *ForwardRequest) {
 		if repl != nil && strings.IndexByte(v, '{') >= 0 {
 			v = repl.ReplaceAll(v, "")
 		}
-		attrs = append(attrs, Attribute{Name: a.Name, Value: v})
+		attrs = append(attrs, ajp.Attribute{Name: a.Name, Value: v})
 	}
 	fr.ReqAttributes = attrs
 }

@@ -4,16 +4,15 @@
 package ajptransport
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/caddy-ajp/caddy-ajp/ajptransport/ajp"
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 )
@@ -109,6 +108,13 @@ func (Transport) CaddyModule() caddy.ModuleInfo {
 		New: func() caddy.Module { return new(Transport) },
 	}
 }
+
+// Packet sizes Tomcat's AJP connector accepts (packet_size).
+const (
+	DefaultPacketSize = ajp.DefaultPacketSize
+	MinPacketSize     = ajp.MinPacketSize
+	MaxPacketSize     = ajp.MaxPacketSize
+)
 
 // Defaults of the transport's options.
 const (
@@ -230,92 +236,39 @@ func (t *Transport) Cleanup() error {
 	return nil
 }
 
-// janitor closes connections that stayed idle past idle_timeout.
-func (t *Transport) janitor() {
-	defer close(t.janDone)
-	every := min(time.Duration(t.IdleTimeout)/2, 30*time.Second)
-	every = max(every, 100*time.Millisecond)
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-t.stopJan:
-			return
-		case <-tick.C:
-			t.poolsMu.RLock()
-			for _, p := range t.pools {
-				p.closeIdle(false)
-			}
-			t.poolsMu.RUnlock()
-		}
+// RoundTrip sends r to its AJP backend and returns the response, whose body
+// streams from the backend as it arrives. The request's path, top to
+// bottom: prepare (request.go) refuses what must not reach Tomcat and
+// encodes the rest; the pool (pool.go) hands out a connection (conn.go);
+// the exchange (exchange.go, body.go) talks; errors.go decides what a
+// failure becomes.
+func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ex, refusal, err := t.prepare(r)
+	if ex == nil {
+		return refusal, err
 	}
-}
-
-// poolKey identifies a backend; a struct key keeps lookups allocation-free.
-type poolKey struct{ network, addr string }
-
-func (t *Transport) pool(network, addr string) *hostPool {
-	key := poolKey{network, addr}
-	t.poolsMu.RLock()
-	p := t.pools[key]
-	t.poolsMu.RUnlock()
-	if p != nil {
-		return p
-	}
-	t.poolsMu.Lock()
-	defer t.poolsMu.Unlock()
-	if p = t.pools[key]; p == nil {
-		p = &hostPool{cfg: &t.cfg, network: network, addr: addr}
-		if t.closed.Load() {
-			p.closed = true
-		}
-		t.pools[key] = p
-	}
-	return p
-}
-
-// openConns counts AJP connections open in this process, across configs.
-var openConns atomic.Int64
-
-// OpenConnections returns how many AJP connections this process holds open,
-// busy or idle, across all transports. Tests use it to prove that no
-// connection outlives its config.
-func OpenConnections() int64 { return openConns.Load() }
-
-type countedConn struct {
-	net.Conn
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(func() { openConns.Add(-1) })
-	return c.Conn.Close()
-}
-
-// SyscallConn exposes the socket for the liveness peek.
-func (c *countedConn) SyscallConn() (syscall.RawConn, error) {
-	if sc, ok := c.Conn.(syscall.Conn); ok {
-		return sc.SyscallConn()
-	}
-	return nil, fmt.Errorf("%T has no file descriptor", c.Conn)
-}
-
-func countingDial(dial func(context.Context, string, string) (net.Conn, error)) func(context.Context, string, string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		nc, err := dial(ctx, network, addr)
+	pool := t.pool(ex.network, ex.addr)
+	for attempt := 0; ; attempt++ {
+		c, reused, err := pool.get(r.Context())
 		if err != nil {
-			return nil, err
+			ex.release()
+			return nil, t.dialFailed(r, ex.addr, err)
 		}
-		openConns.Add(1)
-		return &countedConn{Conn: nc}, nil
+		resp, err := ex.run(c, r)
+		if err == nil {
+			return resp, nil
+		}
+		ex.discard()
+		// A pooled connection the container closed while idle fails before
+		// anything came back; an idempotent request without a body is
+		// safe to send again on a new connection.
+		if reused && attempt == 0 && !ex.gotPacket && ex.body == nil && idempotent(r.Method) && isConnReset(err) {
+			t.logger.Debug("pooled AJP connection was closed by the backend; retrying on a new one", zap.String("upstream", ex.addr))
+			continue
+		}
+		ex.release()
+		return t.failed(r, ex.addr, err)
 	}
-}
-
-func (t *Transport) getBuf() *[]byte { return t.bufPool.Get().(*[]byte) }
-
-func (t *Transport) putBuf(b *[]byte) {
-	*b = (*b)[:0]
-	t.bufPool.Put(b)
 }
 
 // Interface guards

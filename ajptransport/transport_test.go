@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-ajp/caddy-ajp/ajptransport/ajp"
+	"github.com/caddy-ajp/caddy-ajp/ajptransport/internal/ajpspec"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -150,9 +152,9 @@ func TestMalformedResponseIsAProtocolError(t *testing.T) {
 	cases := map[string]func(c *fakeConn){
 		"garbage":             func(c *fakeConn) { c.nc.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")) },
 		"body before headers": func(c *fakeConn) { c.sendBody("x") },
-		"truncated headers":   func(c *fakeConn) { c.write([]byte{typeSendHeaders, 0, 200}) },
+		"truncated headers":   func(c *fakeConn) { c.write([]byte{ajp.TypeSendHeaders, 0, 200}) },
 		"oversized packet":    func(c *fakeConn) { c.nc.Write([]byte{'A', 'B', 0xFF, 0xFF}) },
-		"closed mid-headers":  func(c *fakeConn) { c.nc.Write([]byte{'A', 'B', 0, 10, typeSendHeaders}) },
+		"closed mid-headers":  func(c *fakeConn) { c.nc.Write([]byte{'A', 'B', 0, 10, ajp.TypeSendHeaders}) },
 	}
 	for name, answer := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -186,7 +188,7 @@ func TestResponseBodyShorterThanContentLengthFails(t *testing.T) {
 		_, err = io.ReadAll(resp.Body)
 		resp.Body.Close()
 	}
-	if !errors.Is(err, ErrProtocol) {
+	if !errors.Is(err, ajp.ErrProtocol) {
 		t.Fatalf("short body: %v, want a protocol error", err)
 	}
 }
@@ -304,9 +306,13 @@ func TestRequestBodyShorterThanDeclaredClosesTheConnection(t *testing.T) {
 	tr := newTransport(t, nil)
 	req := httptest.NewRequest("POST", "http://"+fc.addr()+"/", strings.NewReader(strings.Repeat("a", 9000)))
 	req.ContentLength = 20000 // the client promised more than it sends
-	_, err := tr.RoundTrip(req)
-	if err == nil {
-		t.Fatal("short request body: no error")
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("short request body: %v, want a 400 answered by the transport (Apache answers 400)", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("short request body: status %d, want 400", resp.StatusCode)
 	}
 	select {
 	case g := <-got:
@@ -349,11 +355,11 @@ func TestNoClientInputBecomesAnAttribute(t *testing.T) {
 	if v := pr.ReqAttrs["AJP_REMOTE_PORT"]; v == "1" {
 		t.Error("the client's AJP_REMOTE_PORT header became the attribute")
 	}
-	if _, ok := pr.Attrs[attrRemoteUser]; ok {
+	if _, ok := pr.Attrs[ajpspec.AttrRemoteUser]; ok {
 		t.Error("remote_user sent without Caddy's own authentication")
 	}
-	if pr.Attrs[attrSecret] != "test-secret" {
-		t.Errorf("secret attribute %q", pr.Attrs[attrSecret])
+	if pr.Attrs[ajpspec.AttrSecret] != "test-secret" {
+		t.Errorf("secret attribute %q", pr.Attrs[ajpspec.AttrSecret])
 	}
 }
 

@@ -1,4 +1,4 @@
-package ajptransport
+package ajp
 
 import (
 	"bytes"
@@ -16,49 +16,6 @@ import (
 // The expected byte layouts in this file are written from the AJPv13
 // reference (tomcat.apache.org/connectors-doc/ajp/ajpv13a.html), not from
 // the encoder, so they check the codec against the spec.
-
-// wire concatenates bytes written by hand: an int is one byte (0..255), a
-// string or []byte its raw bytes. Lengths and NULs are spelled out by the
-// caller.
-func wire(parts ...any) []byte {
-	var b []byte
-	for _, p := range parts {
-		switch v := p.(type) {
-		case int:
-			if v < 0 || v > 0xFF {
-				panic(fmt.Sprintf("wire: %d is not a byte", v))
-			}
-			b = append(b, byte(v))
-		case byte:
-			b = append(b, v)
-		case rune:
-			b = append(b, byte(v))
-		case string:
-			b = append(b, v...)
-		case []byte:
-			b = append(b, v...)
-		default:
-			panic(fmt.Sprintf("wire: unexpected %T", p))
-		}
-	}
-	return b
-}
-
-// ajpStr is an AJP string, written independently of the encoder: uint16
-// length (without the NUL), the bytes, 0x00.
-func ajpStr(s string) []byte {
-	b := []byte{byte(len(s) >> 8), byte(len(s))}
-	b = append(b, s...)
-	return append(b, 0)
-}
-
-// ajpInt is an AJP integer: uint16 big-endian.
-func ajpInt(v int) []byte { return []byte{byte(v >> 8), byte(v)} }
-
-// toServerPacket wraps a payload as a proxy→container packet.
-func toServerPacket(payload []byte) []byte {
-	return append([]byte{0x12, 0x34, byte(len(payload) >> 8), byte(len(payload))}, payload...)
-}
 
 // encodeOK encodes fr with the default packet size and fails the test on error.
 func encodeOK(t *testing.T, fr *ForwardRequest) []byte {
@@ -472,17 +429,6 @@ func TestForwardRequestRefusesHeaderNameThatReadsAsCoded(t *testing.T) {
 	}
 }
 
-// parseForwardRequestSafe is parseForwardRequest that turns a panic of the
-// test container (e.g. an unknown coded header) into an error.
-func parseForwardRequestSafe(p []byte) (pr *parsedRequest, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			pr, err = nil, fmt.Errorf("container failed to decode: %v", r)
-		}
-	}()
-	return parseForwardRequest(p)
-}
-
 func headerNames(pr *parsedRequest) []string {
 	if pr == nil {
 		return nil
@@ -530,16 +476,6 @@ func TestCPingPacket(t *testing.T) {
 }
 
 // ---- decoders ----
-
-// sendHeaders builds a SEND_HEADERS payload by hand: status, reason, then
-// the header count and the pre-encoded headers.
-func sendHeaders(status int, reason []byte, count int, headers ...[]byte) []byte {
-	return wire(0x04, ajpInt(status), reason, ajpInt(count), bytes.Join(headers, nil))
-}
-
-func hdr(name, value string) []byte { return wire(ajpStr(name), ajpStr(value)) }
-
-func codedHdr(code int, value string) []byte { return wire(ajpInt(code), ajpStr(value)) }
 
 func TestParseSendHeadersDecodesCodedHeaders(t *testing.T) {
 	names := []string{"Content-Type", "Content-Language", "Content-Length", "Date", "Last-Modified",

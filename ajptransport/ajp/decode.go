@@ -1,4 +1,4 @@
-package ajptransport
+package ajp
 
 import (
 	"encoding/binary"
@@ -13,27 +13,31 @@ import (
 // container ('A' 'B' length) and returns the payload length. maxPacket is
 // the connector's packet size.
 func ParsePacketHeader(hdr []byte, maxPacket int) (int, error) {
-	if len(hdr) < packetHeaderLen {
+	if len(hdr) < HeaderLen {
 		return 0, fmt.Errorf("%w: short packet header", ErrProtocol)
 	}
-	if hdr[0] != prefixFromServer1 || hdr[1] != prefixFromServer2 {
+	if hdr[0] != PrefixFromContainer1 || hdr[1] != PrefixFromContainer2 {
 		return 0, fmt.Errorf("%w: bad packet prefix %#02x %#02x (is this an AJP port?)", ErrProtocol, hdr[0], hdr[1])
 	}
 	n := int(binary.BigEndian.Uint16(hdr[2:]))
 	if n == 0 {
 		return 0, fmt.Errorf("%w: empty packet", ErrProtocol)
 	}
-	if n > maxPacket-packetHeaderLen {
-		return 0, fmt.Errorf("%w: packet of %d bytes exceeds packet_size %d", ErrProtocol, n+packetHeaderLen, maxPacket)
+	if n > maxPacket-HeaderLen {
+		return 0, fmt.Errorf("%w: packet of %d bytes exceeds packet_size %d", ErrProtocol, n+HeaderLen, maxPacket)
 	}
 	return n, nil
 }
 
 // ResponseHead is the decoded SEND_HEADERS message.
 type ResponseHead struct {
-	Status        int
-	Header        http.Header
-	ContentLength int64 // -1 when absent
+	// Status is the HTTP status code.
+	Status int
+	// Header holds the response headers, with coded names in their
+	// canonical form. A non-nil map passed in is reused (the caller clears it).
+	Header http.Header
+	// ContentLength is the declared Content-Length, -1 when absent.
+	ContentLength int64
 }
 
 // ParseSendHeaders decodes a SEND_HEADERS payload (type byte included) into
@@ -42,7 +46,7 @@ type ResponseHead struct {
 // replaced later by the HTTP server.
 func ParseSendHeaders(p []byte, head *ResponseHead) error {
 	d := decoder{b: p}
-	if t := d.byte(); t != typeSendHeaders {
+	if t := d.byte(); t != TypeSendHeaders {
 		return fmt.Errorf("%w: expected SEND_HEADERS, got type %d", ErrProtocol, t)
 	}
 	head.Status = int(d.int())
@@ -128,7 +132,7 @@ type valueSpan struct {
 
 // ParseGetBodyChunk decodes GET_BODY_CHUNK and returns the requested size.
 func ParseGetBodyChunk(p []byte) (int, error) {
-	if len(p) != 3 || p[0] != typeGetBodyChunk {
+	if len(p) != 3 || p[0] != TypeGetBodyChunk {
 		return 0, fmt.Errorf("%w: malformed GET_BODY_CHUNK", ErrProtocol)
 	}
 	return int(binary.BigEndian.Uint16(p[1:])), nil
@@ -137,7 +141,7 @@ func ParseGetBodyChunk(p []byte) (int, error) {
 // ParseEndResponse decodes END_RESPONSE and returns its reuse flag. Tomcat
 // may add padding after the flag.
 func ParseEndResponse(p []byte) (bool, error) {
-	if len(p) < 2 || p[0] != typeEndResponse || p[1] > 1 {
+	if len(p) < 2 || p[0] != TypeEndResponse || p[1] > 1 {
 		return false, fmt.Errorf("%w: malformed END_RESPONSE", ErrProtocol)
 	}
 	return p[1] == 1, nil
@@ -147,7 +151,7 @@ func ParseEndResponse(p []byte) (bool, error) {
 // length) and checks the chunk fits in a payload of payloadLen bytes. Tomcat
 // adds one 0x00 after the data, which the caller skips.
 func ParseBodyChunkLen(p []byte, payloadLen int) (int, error) {
-	if len(p) < 3 || p[0] != typeSendBodyChunk {
+	if len(p) < 3 || p[0] != TypeSendBodyChunk {
 		return 0, fmt.Errorf("%w: malformed SEND_BODY_CHUNK", ErrProtocol)
 	}
 	n := int(binary.BigEndian.Uint16(p[1:]))

@@ -1,35 +1,59 @@
-package ajptransport
+// Package ajp is the AJP/1.3 wire format as a web server (the proxy side)
+// speaks it: the packet framing, the message types and codes of the AJPv13
+// reference (tomcat.apache.org/connectors-doc/ajp/ajpv13a.html), an encoder
+// for the messages a web server sends (FORWARD_REQUEST, request body
+// chunks, CPING) and decoders for those a container sends (SEND_HEADERS,
+// SEND_BODY_CHUNK, END_RESPONSE, GET_BODY_CHUNK, CPONG).
+//
+// The package is pure: functions take and return bytes and values, with no
+// network, configuration or logging, so each one is fuzzed
+// (testdata/fuzz holds the seed corpus) and benchmarked on its own.
+// Encoders append into a caller's slice and do not allocate when it has
+// room; decoders reuse what the caller passes in.
+//
+// Names follow the AJP reference and Tomcat's org.apache.coyote.ajp
+// (AjpMessage, Constants), so the code can be held against them line by
+// line.
+package ajp
 
 import "errors"
 
-// Packet prefixes. Packets from the web server (us) to the container start
-// with 0x12 0x34; packets from the container start with 'A' 'B'.
+// Packet framing. Every packet is a two-byte prefix, a big-endian uint16
+// payload length and the payload. Packets from the web server to the
+// container start with 0x12 0x34; packets from the container with 'A' 'B'.
 const (
-	prefixToServer1   = 0x12
-	prefixToServer2   = 0x34
-	prefixFromServer1 = 'A'
-	prefixFromServer2 = 'B'
-	packetHeaderLen   = 4 // prefix (2) + payload length (2)
+	PrefixToContainer1   = 0x12 // first byte of a web server → container packet
+	PrefixToContainer2   = 0x34 // second byte of a web server → container packet
+	PrefixFromContainer1 = 'A'  // first byte of a container → web server packet
+	PrefixFromContainer2 = 'B'  // second byte of a container → web server packet
+	HeaderLen            = 4    // prefix (2) + payload length (2)
 )
 
-// Message types, named as in the AJPv13 reference and Tomcat's Constants.
+// Message types (the first payload byte), named as in the AJPv13 reference
+// and Tomcat's Constants.
 const (
-	typeForwardRequest = 2
-	typeSendBodyChunk  = 3
-	typeSendHeaders    = 4
-	typeEndResponse    = 5
-	typeGetBodyChunk   = 6
-	typeShutdown       = 7
-	typeCPong          = 9
-	typeCPing          = 10
+	TypeForwardRequest = 2  // web server → container: a request (FORWARD_REQUEST)
+	TypeSendBodyChunk  = 3  // container → web server: response body bytes (SEND_BODY_CHUNK)
+	TypeSendHeaders    = 4  // container → web server: status and headers (SEND_HEADERS)
+	TypeEndResponse    = 5  // container → web server: end of response, reuse flag (END_RESPONSE)
+	TypeGetBodyChunk   = 6  // container → web server: asks for request body bytes (GET_BODY_CHUNK)
+	TypeShutdown       = 7  // web server → container: shutdown (never sent by this package)
+	TypeCPong          = 9  // container → web server: the answer to CPING
+	TypeCPing          = 10 // web server → container: are you alive?
 )
 
-// Packet sizes accepted by Tomcat's connector (its packetSize attribute).
+// Packet sizes accepted by Tomcat's AJP connector (its packetSize
+// attribute). Both sides must use the same size.
 const (
-	DefaultPacketSize = 8192
-	MinPacketSize     = 8192
-	MaxPacketSize     = 65536
+	DefaultPacketSize = 8192  // Tomcat's default packetSize
+	MinPacketSize     = 8192  // the smallest packetSize Tomcat accepts
+	MaxPacketSize     = 65536 // the largest packetSize Tomcat accepts
 )
+
+// BodyChunkOverhead is what a request body packet carries besides the
+// data: the packet header (4) and the chunk length (2). A request body
+// chunk holds at most packetSize-BodyChunkOverhead bytes.
+const BodyChunkOverhead = 6
 
 // methodStored marks a method without a code; its name travels in the
 // stored_method attribute.
@@ -141,22 +165,21 @@ var responseHeaderNames = [...]string{
 
 // Attribute codes of FORWARD_REQUEST.
 const (
-	attrContext       = 0x01
-	attrServletPath   = 0x02
-	attrRemoteUser    = 0x03
-	attrAuthType      = 0x04
-	attrQueryString   = 0x05
-	attrJvmRoute      = 0x06
-	attrSSLCert       = 0x07
-	attrSSLCipher     = 0x08
-	attrSSLSession    = 0x09
-	attrReqAttribute  = 0x0A
-	attrSSLKeySize    = 0x0B
-	attrSecret        = 0x0C
-	attrStoredMethod  = 0x0D
-	attrAreDone       = 0xFF
-	nullStringLen     = 0xFFFF
-	maxBodyChunkDelta = 6 // a request body chunk carries at most packetSize-6 bytes
+	attrContext      = 0x01
+	attrServletPath  = 0x02
+	attrRemoteUser   = 0x03
+	attrAuthType     = 0x04
+	attrQueryString  = 0x05
+	attrJvmRoute     = 0x06
+	attrSSLCert      = 0x07
+	attrSSLCipher    = 0x08
+	attrSSLSession   = 0x09
+	attrReqAttribute = 0x0A
+	attrSSLKeySize   = 0x0B
+	attrSecret       = 0x0C
+	attrStoredMethod = 0x0D
+	attrAreDone      = 0xFF
+	nullStringLen    = 0xFFFF
 )
 
 // Errors the codec reports. Callers branch on them with errors.Is.

@@ -1,43 +1,78 @@
-package ajptransport
+package ajp
 
 import "fmt"
 
-// Header is one request header as it goes on the wire.
+// Header is one request header as it goes on the wire. Names the AJP
+// reference gives a code (Accept, Cookie, Host, User-Agent, …) are sent as
+// that code, in any case; others as strings.
 type Header struct {
-	Name, Value string
+	Name  string // the header name, e.g. "Accept-Language"
+	Value string // the header value; several values are joined by the caller
 }
 
-// Attribute is one req_attribute (0x0A) name/value pair.
+// Attribute is one req_attribute (0x0A) name/value pair. Tomcat maps
+// AJP_REMOTE_PORT, AJP_LOCAL_ADDR, AJP_SSL_PROTOCOL and JK_LB_ACTIVATION
+// and refuses other names unless its allowedRequestAttributesPattern
+// matches them.
 type Attribute struct {
-	Name, Value string
+	Name  string // the attribute name as the servlet reads it with getAttribute
+	Value string // its value
 }
 
 // ForwardRequest holds the fields of an AJP FORWARD_REQUEST message. Strings
 // that are empty are sent as empty strings, except where a field says it is
 // sent as the null string or omitted when empty.
 type ForwardRequest struct {
-	Method     string // HTTP method; one without an AJP code goes as stored_method
-	Protocol   string // e.g. "HTTP/1.1"
-	RequestURI string // the encoded path, without the query
+	// Method is the HTTP method; one without an AJP code goes as code 0xFF
+	// and its name in the stored_method attribute.
+	Method string
+	// Protocol is the client's protocol, e.g. "HTTP/1.1"
+	// (request.getProtocol()).
+	Protocol string
+	// RequestURI is the encoded path, without the query.
+	RequestURI string
+	// RemoteAddr is the client's IP address (request.getRemoteAddr()).
 	RemoteAddr string
-	RemoteHost string // null string when empty (Tomcat then reports RemoteAddr)
+	// RemoteHost is the client's host name; sent as the null string when
+	// empty, and Tomcat then reports RemoteAddr.
+	RemoteHost string
+	// ServerName is the host name the client asked for (from Host).
 	ServerName string
+	// ServerPort is the port the front end accepted the connection on
+	// (Tomcat's getLocalPort()).
 	ServerPort uint16
-	IsSSL      bool
-	Headers    []Header
+	// IsSSL tells the container the client's connection is TLS
+	// (request.isSecure()).
+	IsSSL bool
+	// Headers are the request headers, in order; at most 65535.
+	Headers []Header
 
-	// Attributes, each omitted when empty (HasQuery and SSLKeySize > 0 mark
-	// the two that can't use emptiness).
-	RemoteUser    string
-	AuthType      string
-	QueryString   string
-	HasQuery      bool
-	JvmRoute      string
-	SSLCert       string
-	SSLCipher     string
-	SSLSession    string
-	SSLKeySize    int
-	Secret        string
+	// The attributes below are each omitted when empty (HasQuery and
+	// SSLKeySize > 0 mark the two that can't use emptiness).
+
+	// RemoteUser is the user the front end authenticated
+	// (request.getRemoteUser()).
+	RemoteUser string
+	// AuthType is the scheme of that authentication, e.g. "Basic".
+	AuthType string
+	// QueryString is the raw query, without the '?'.
+	QueryString string
+	// HasQuery sends QueryString even when it is empty (a bare "?").
+	HasQuery bool
+	// JvmRoute is the route the front end chose (jvm_route).
+	JvmRoute string
+	// SSLCert is the client's certificate chain, PEM-encoded.
+	SSLCert string
+	// SSLCipher is the TLS cipher suite's name.
+	SSLCipher string
+	// SSLSession identifies the client's TLS session.
+	SSLSession string
+	// SSLKeySize is the cipher's key size in bits; sent as an AJP integer
+	// (not a string) when > 0.
+	SSLKeySize int
+	// Secret is the shared secret of the connector (its `secret`).
+	Secret string
+	// ReqAttributes are req_attribute pairs, in order.
 	ReqAttributes []Attribute
 }
 
@@ -47,7 +82,7 @@ type ForwardRequest struct {
 // allocate when dst has room.
 func AppendForwardRequest(dst []byte, fr *ForwardRequest, maxPacket int) ([]byte, error) {
 	start := len(dst)
-	b := append(dst, prefixToServer1, prefixToServer2, 0, 0, typeForwardRequest)
+	b := append(dst, PrefixToContainer1, PrefixToContainer2, 0, 0, TypeForwardRequest)
 	mcode := methodCode(fr.Method)
 	b = append(b, mcode)
 	b = appendString(b, fr.Protocol)
@@ -128,7 +163,7 @@ func AppendForwardRequest(dst []byte, fr *ForwardRequest, maxPacket int) ([]byte
 	if len(b)-start > maxPacket {
 		return dst, ErrPacketTooLarge
 	}
-	payload := len(b) - start - packetHeaderLen
+	payload := len(b) - start - HeaderLen
 	b[start+2] = byte(payload >> 8)
 	b[start+3] = byte(payload)
 	return b, nil
@@ -139,19 +174,24 @@ func AppendForwardRequest(dst []byte, fr *ForwardRequest, maxPacket int) ([]byte
 // len(data) <= packetSize-6.
 func AppendBodyChunk(dst []byte, data []byte) []byte {
 	if len(data) == 0 {
-		return append(dst, prefixToServer1, prefixToServer2, 0, 0)
+		return append(dst, PrefixToContainer1, PrefixToContainer2, 0, 0)
 	}
-	return append(appendBodyChunkHeader(dst, len(data)), data...)
+	return append(AppendBodyChunkHeader(dst, len(data)), data...)
 }
 
-// appendBodyChunkHeader appends the packet header and length of a body
-// packet of n data bytes; the data follows.
-func appendBodyChunkHeader(dst []byte, n int) []byte {
-	return append(dst, prefixToServer1, prefixToServer2, byte((n+2)>>8), byte(n+2), byte(n>>8), byte(n))
+// AppendBodyChunkHeader appends the packet header and chunk length of a
+// request body packet of n data bytes; the caller appends the n bytes. It
+// lets a caller read the data straight into the packet.
+func AppendBodyChunkHeader(dst []byte, n int) []byte {
+	return append(dst, PrefixToContainer1, PrefixToContainer2, byte((n+2)>>8), byte(n+2), byte(n>>8), byte(n))
 }
 
 // cpingPacket is CPING: 12 34 00 01 0A.
-var cpingPacket = []byte{prefixToServer1, prefixToServer2, 0, 1, typeCPing}
+var cpingPacket = []byte{PrefixToContainer1, PrefixToContainer2, 0, 1, TypeCPing}
+
+// AppendCPing appends a CPING packet (12 34 00 01 0A) to dst. The
+// container answers with CPONG ('A' 'B' 00 01 09).
+func AppendCPing(dst []byte) []byte { return append(dst, cpingPacket...) }
 
 func appendInt(b []byte, v uint16) []byte { return append(b, byte(v>>8), byte(v)) }
 

@@ -1,0 +1,121 @@
+package ajptransport
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/caddy-ajp/caddy-ajp/ajptransport/ajp"
+)
+
+// This file is one AJP connection and its packet framing.
+
+// readBufferSize lets one read take several 8 KiB packets of a large
+// response, so they reach the client in fewer, larger writes.
+const readBufferSize = 32 << 10
+
+// conn is one AJP connection to a container. It is used by one exchange at
+// a time.
+type conn struct {
+	nc       net.Conn
+	br       *bufio.Reader
+	pool     *hostPool
+	idleFrom time.Time
+	rbuf     []byte // holds one packet payload
+	peek     *peeker
+	abort    func() // makes blocked I/O return at once: a cancelled request
+}
+
+func newConn(nc net.Conn, p *hostPool) *conn {
+	c := &conn{
+		nc:   nc,
+		br:   bufio.NewReaderSize(nc, max(p.cfg.packetSize, readBufferSize)),
+		pool: p,
+		rbuf: make([]byte, p.cfg.packetSize),
+		peek: newPeeker(nc),
+	}
+	c.abort = func() { _ = nc.SetDeadline(aLongTimeAgo) }
+	return c
+}
+
+// aLongTimeAgo is a deadline in the past: blocked I/O returns at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// cpingPacket is CPING, sent as is.
+var cpingPacket = ajp.AppendCPing(nil)
+
+// cping sends CPING and expects CPONG within timeout.
+func (c *conn) cping(timeout time.Duration) error {
+	if err := c.nc.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	if _, err := c.nc.Write(cpingPacket); err != nil {
+		return err
+	}
+	n, err := c.readPacket()
+	if err != nil {
+		return err
+	}
+	if n != 1 || c.rbuf[0] != ajp.TypeCPong {
+		return fmt.Errorf("%w: expected CPONG, got type %d", ajp.ErrProtocol, c.rbuf[0])
+	}
+	return c.nc.SetDeadline(time.Time{})
+}
+
+// readPacket reads one whole packet into c.rbuf and returns its payload length.
+func (c *conn) readPacket() (int, error) {
+	n, err := c.readHeader()
+	if err != nil {
+		return 0, err
+	}
+	return n, c.readPayload(n)
+}
+
+// readHeader reads and checks a packet header and returns the payload length.
+func (c *conn) readHeader() (int, error) {
+	hdr, err := c.br.Peek(ajp.HeaderLen)
+	if err != nil {
+		return 0, noEOF(err)
+	}
+	n, err := ajp.ParsePacketHeader(hdr, len(c.rbuf))
+	if err != nil {
+		return 0, err
+	}
+	_, _ = c.br.Discard(ajp.HeaderLen)
+	return n, nil
+}
+
+// readPayload reads a payload of n bytes into c.rbuf.
+func (c *conn) readPayload(n int) error {
+	if _, err := io.ReadFull(c.br, c.rbuf[:n]); err != nil {
+		return noEOF(err)
+	}
+	return nil
+}
+
+// noEOF turns a clean EOF in the middle of an exchange into ErrUnexpectedEOF:
+// the container closed the connection before END_RESPONSE.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// cpingFailed explains why a new connection is not usable: a timeout is a
+// connector that accepts but does not serve yet (Tomcat binds its port
+// long before it starts) or a hung JVM; anything else that is not CPONG
+// means the port is not an AJP connector.
+func cpingFailed(addr string, err error) error {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("%s accepted the connection but did not answer CPING within ping_timeout (still starting, or hung): %w", addr, err)
+	case errors.Is(err, ajp.ErrProtocol):
+		return fmt.Errorf("%s did not answer CPING with CPONG (is it an AJP connector?): %w", addr, err)
+	}
+	return fmt.Errorf("%s closed the connection instead of answering CPING: %w", addr, err)
+}

@@ -1,0 +1,149 @@
+package ajptransport
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// observe replaces the transport's logger with one that records everything.
+func observe(tr *Transport) *observer.ObservedLogs {
+	core, logs := observer.New(zapcore.DebugLevel)
+	tr.logger = zap.New(core)
+	return logs
+}
+
+// TestClientRefusalsArePlainAndLoggedAtDebug: what a client caused is no
+// operator's business (DEBUG), and the client learns nothing about the
+// backend (no AJP, Tomcat or packet size in the body).
+func TestClientRefusalsArePlainAndLoggedAtDebug(t *testing.T) {
+	fc := newFakeContainer(t, serveOK)
+	manyHeaders := http.Header{}
+	for i := range 120 {
+		manyHeaders.Set("X-H"+strconv.Itoa(i), "v")
+	}
+	cases := []struct {
+		name   string
+		path   string
+		header http.Header
+		status int
+		log    string
+	}{
+		{"upgrade", "/ws", http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}}, 501, "AJP cannot carry protocol upgrades"},
+		{"traversal", "/share/..;/manager/html", nil, 400, "refusing a path"},
+		{"too many headers", "/", manyHeaders, 400, "too many request headers"},
+		{"headers larger than a packet", "/", http.Header{"X-Big": {strings.Repeat("b", 9000)}}, 400, "do not fit in one AJP packet"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tr := newTransport(t, nil)
+			logs := observe(tr)
+			req := httptest.NewRequest("GET", "http://"+fc.addr()+"/", nil)
+			req.URL.RawPath, req.URL.Path = c.path, c.path
+			if c.path == "/share/..;/manager/html" {
+				req.URL.Path = "/share/..;/manager/html"
+			}
+			for k, v := range c.header {
+				req.Header[k] = v
+			}
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatalf("round trip: %v, want a refusal answered directly", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, c.status)
+			}
+			if got, want := string(body), http.StatusText(c.status)+"\n"; got != want {
+				t.Errorf("body %q, want the plain status text %q", got, want)
+			}
+			for _, e := range logs.All() {
+				if e.Level > zapcore.DebugLevel {
+					t.Errorf("logged at %s: %s", e.Level, e.Message)
+				}
+			}
+			if logs.FilterMessageSnippet(c.log).Len() != 1 {
+				t.Errorf("no DEBUG line with %q; got %v", c.log, logs.All())
+			}
+		})
+	}
+}
+
+func TestPacketSizeRemedyOnlyWhenItCanGrow(t *testing.T) {
+	fc := newFakeContainer(t, serveOK)
+	for _, size := range []int{MinPacketSize, MaxPacketSize} {
+		tr := newTransport(t, func(tr *Transport) { tr.PacketSize = size })
+		logs := observe(tr)
+		req := httptest.NewRequest("GET", "http://"+fc.addr()+"/", nil)
+		req.Header.Set("X-Big", strings.Repeat("b", size))
+		resp, err := tr.RoundTrip(req)
+		if err != nil || resp.StatusCode != 400 {
+			t.Fatalf("packet_size %d: %v %v, want 400", size, resp, err)
+		}
+		resp.Body.Close()
+		remedy := false
+		for _, e := range logs.All() {
+			if _, ok := e.ContextMap()["remedy"]; ok {
+				remedy = true
+			}
+		}
+		if remedy != (size < MaxPacketSize) {
+			t.Errorf("packet_size %d: remedy logged = %v", size, remedy)
+		}
+	}
+}
+
+// TestRejectionSaysWhetherASecretWasSent: Tomcat's 403-and-close means a
+// wrong secret only when one was sent.
+func TestRejectionSaysWhetherASecretWasSent(t *testing.T) {
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		if _, err := c.next(); err != nil {
+			return
+		}
+		c.sendHeaders(403, "Content-Length", "0")
+		c.end(false)
+	})
+	for _, tc := range []struct {
+		mutate func(*Transport)
+		want   string
+	}{
+		{nil, "does not match"},
+		{func(tr *Transport) { tr.Secret, tr.InsecureNoSecret = "", true }, "requires a secret and insecure_no_secret sends none"},
+	} {
+		tr := newTransport(t, tc.mutate)
+		_, err := get(t, tr, fc.addr(), "/")
+		if err == nil || !strings.Contains(err.Error(), tc.want) || statusOf(err) != 502 {
+			t.Errorf("error %v (status %d), want 502 saying %q", err, statusOf(err), tc.want)
+		}
+	}
+}
+
+// TestSilentConnectorIsCalledStartingNotWrong: a port that accepts and does
+// not answer CPING is a Tomcat still starting (or hung), not "not AJP".
+func TestSilentConnectorIsCalledStartingNotWrong(t *testing.T) {
+	fc := newFakeContainer(t, func(c *fakeConn) { _, _ = io.Copy(io.Discard, c.nc) })
+	tr := newTransport(t, func(tr *Transport) { tr.PingTimeout = caddy.Duration(100 * time.Millisecond) })
+	_, err := get(t, tr, fc.addr(), "/")
+	if err == nil || !strings.Contains(err.Error(), "did not answer CPING within ping_timeout (still starting, or hung)") {
+		t.Fatalf("error %v", err)
+	}
+	if strings.Contains(err.Error(), "is it an AJP connector") {
+		t.Errorf("a silent connector is called a non-AJP port: %v", err)
+	}
+
+	http := newFakeContainer(t, func(c *fakeConn) { _, _ = c.nc.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n")) })
+	_, err = get(t, tr, http.addr(), "/")
+	if err == nil || !strings.Contains(err.Error(), "is it an AJP connector") {
+		t.Fatalf("HTTP port: %v", err)
+	}
+}
