@@ -1,11 +1,12 @@
 // Package caddyajp registers every module of caddy-ajp: import it (or build
 // with `xcaddy build --with github.com/caddy-ajp/caddy-ajp`) to get the AJP
-// transport, the sticky_route selection policy and the ajp_balancer
-// directive.
+// transport, the sticky_route selection policy, the ajp_path_map handler
+// and the ajp_balancer directive.
 package caddyajp
 
 import (
 	_ "github.com/caddy-ajp/caddy-ajp/ajptransport"
 	_ "github.com/caddy-ajp/caddy-ajp/caddyfile"
+	_ "github.com/caddy-ajp/caddy-ajp/pathmap"
 	_ "github.com/caddy-ajp/caddy-ajp/stickyroute"
 )

@@ -1,6 +1,8 @@
 package ajptransport
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -21,32 +23,28 @@ import (
 //	    request_attribute <name> <value>
 //	    insecure_no_secret
 //	}
+//
+// It reads the syntax only (argument counts, numbers, durations); the
+// values are checked by CheckConfig, as they are for JSON, and a refusal
+// names the line that set the value.
 func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume transport name
+	start := d.Line()
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	lines := map[string]int{} // where each option was set, by its JSON name
+	var attrLines []int
 	for d.NextBlock(0) {
 		opt := d.Val()
+		lines[opt] = d.Line()
 		switch opt {
 		case "secret":
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
-			if t.InsecureNoSecret {
-				return d.Errf("secret and insecure_no_secret exclude each other")
-			}
 			t.Secret = d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
 		case "insecure_no_secret":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			if t.Secret != "" {
-				return d.Errf("secret and insecure_no_secret exclude each other")
-			}
 			t.InsecureNoSecret = true
 		case "packet_size", "max_conns_per_host":
 			if !d.NextArg() {
@@ -57,18 +55,9 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("%s: bad number %q", opt, d.Val())
 			}
 			if opt == "packet_size" {
-				if n < MinPacketSize || n > MaxPacketSize {
-					return d.Errf("packet_size %d out of range %d–%d (it must equal packetSize of Tomcat's AJP connector)", n, MinPacketSize, MaxPacketSize)
-				}
 				t.PacketSize = n
 			} else {
-				if n < 0 {
-					return d.Errf("max_conns_per_host must not be negative")
-				}
 				t.MaxConnsPerHost = n
-			}
-			if d.NextArg() {
-				return d.ArgErr()
 			}
 		case "dial_timeout", "read_timeout", "idle_timeout", "ping_timeout", "ping_after":
 			if !d.NextArg() {
@@ -78,40 +67,37 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return d.Errf("%s: bad duration %q: %v", opt, d.Val(), err)
 			}
-			if dur <= 0 {
-				return d.Errf("%s must be positive", opt)
-			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			v := caddy.Duration(dur)
-			switch opt {
-			case "dial_timeout":
-				t.DialTimeout = v
-			case "read_timeout":
-				t.ReadTimeout = v
-			case "idle_timeout":
-				t.IdleTimeout = v
-			case "ping_timeout":
-				t.PingTimeout = v
-			case "ping_after":
-				t.PingAfter = v
+			for _, o := range t.durationOptions() {
+				if o.name == opt {
+					*o.v = caddy.Duration(dur)
+				}
 			}
 		case "request_attribute":
 			args := d.RemainingArgs()
 			if len(args) != 2 {
 				return d.Errf("request_attribute needs a name and a value")
 			}
-			if err := checkAttributeName(args[0]); err != nil {
-				return d.Err(err.Error())
-			}
 			t.RequestAttributes = append(t.RequestAttributes, RequestAttribute{Name: args[0], Value: args[1]})
+			attrLines = append(attrLines, d.Line())
+			continue
 		default:
 			return d.Errf("unrecognized ajp transport option %q", opt)
 		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
 	}
-	if t.Secret == "" && !t.InsecureNoSecret {
-		return d.Errf("the ajp transport needs `secret` (the secret of Tomcat's AJP connector), or `insecure_no_secret` for a connector with secretRequired=\"false\"")
+	if err := t.CheckConfig(); err != nil {
+		line := start
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			if ce.Option == "request_attributes" {
+				line = attrLines[ce.Index]
+			} else if l, ok := lines[ce.Option]; ok {
+				line = l
+			}
+		}
+		return fmt.Errorf("%w, at %s:%d", err, d.File(), line)
 	}
 	return nil
 }

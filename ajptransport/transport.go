@@ -128,50 +128,20 @@ const (
 // Provision sets defaults, resolves the secret and validates the config.
 func (t *Transport) Provision(ctx caddy.Context) error {
 	t.logger = ctx.Logger()
+	if err := t.CheckConfig(); err != nil {
+		return err
+	}
 	if t.PacketSize == 0 {
 		t.PacketSize = DefaultPacketSize
 	}
-	if t.PacketSize < MinPacketSize || t.PacketSize > MaxPacketSize {
-		return fmt.Errorf("packet_size %d out of range: it must be between %d and %d and equal the packetSize of Tomcat's AJP connector",
-			t.PacketSize, MinPacketSize, MaxPacketSize)
-	}
-	if t.MaxConnsPerHost < 0 {
-		return fmt.Errorf("max_conns_per_host must not be negative")
-	}
-	for _, d := range []struct {
-		name string
-		v    *caddy.Duration
-		def  time.Duration
-	}{
-		{"dial_timeout", &t.DialTimeout, DefaultDialTimeout},
-		{"read_timeout", &t.ReadTimeout, DefaultReadTimeout},
-		{"idle_timeout", &t.IdleTimeout, DefaultIdleTimeout},
-		{"ping_timeout", &t.PingTimeout, DefaultPingTimeout},
-		{"ping_after", &t.PingAfter, DefaultPingAfter},
-	} {
-		if *d.v < 0 {
-			return fmt.Errorf("%s must not be negative", d.name)
-		}
+	for _, d := range t.durationOptions() {
 		if *d.v == 0 {
 			*d.v = caddy.Duration(d.def)
 		}
 	}
-
-	repl := caddy.NewReplacer()
-	t.secret = repl.ReplaceKnown(t.Secret, "")
-	switch {
-	case t.Secret == "" && !t.InsecureNoSecret:
-		return fmt.Errorf("no AJP secret: set `secret` to the secret of Tomcat's AJP connector (Tomcat 10.1 requires one), " +
-			"or set `insecure_no_secret` if the connector has secretRequired=\"false\"")
-	case t.Secret != "" && t.secret == "":
+	t.secret = caddy.NewReplacer().ReplaceKnown(t.Secret, "")
+	if t.Secret != "" && t.secret == "" {
 		return fmt.Errorf("the AJP secret is empty after replacing placeholders in it (is the environment variable set?)")
-	case t.Secret != "" && t.InsecureNoSecret:
-		return fmt.Errorf("secret and insecure_no_secret exclude each other")
-	}
-	for _, a := range t.RequestAttributes {
-		if err := checkAttributeName(a.Name); err != nil {
-			return err
-		}
 	}
 
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}

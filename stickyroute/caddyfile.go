@@ -1,6 +1,7 @@
 package stickyroute
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -23,69 +24,27 @@ import (
 //	    nofailover
 //	    fallback <policy> [{ … }]
 //	}
+//
+// It reads the syntax only (argument counts, numbers); the values are
+// checked by CheckConfig, as they are for JSON, and a refusal names the
+// line that set the value.
 func (s *StickyRoute) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()                         // consume policy name
-	redirectLine := map[string]int{} // by route name, for errors found at the end
-	weightLine, fallbackLine := 0, 0
+	d.Next() // consume policy name
+	start := d.Line()
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	var lines []map[string]int // by route index: where each field was set
+	fallbackLine := 0
 	for d.NextBlock(0) {
 		switch opt := d.Val(); opt {
 		case "route":
-			args := d.RemainingArgs()
-			if len(args) != 2 {
-				return d.Errf("route needs a name and an upstream address: route tomcat1 127.0.0.1:8010")
-			}
-			rt := Route{Name: args[0], Upstream: args[1]}
-			for nesting := d.Nesting(); d.NextBlock(nesting); {
-				switch sub := d.Val(); sub {
-				case "status":
-					if !d.NextArg() {
-						return d.ArgErr()
-					}
-					switch st := d.Val(); st {
-					case StatusDrain, StatusDisabled, StatusStopped, StatusStandby, "active":
-						if st != "active" {
-							rt.Status = st
-						}
-					default:
-						return d.Errf("route %s: unknown status %q (want drain, disabled, stopped, standby or active)", rt.Name, st)
-					}
-				case "redirect":
-					if !d.NextArg() {
-						return d.ArgErr()
-					}
-					rt.Redirect = d.Val()
-					redirectLine[rt.Name] = d.Line()
-				case "weight":
-					if !d.NextArg() {
-						return d.ArgErr()
-					}
-					n, err := strconv.Atoi(d.Val())
-					if err != nil || n < 1 {
-						return d.Errf("route %s: weight must be a positive integer, got %q", rt.Name, d.Val())
-					}
-					rt.Weight = n
-					if weightLine == 0 {
-						weightLine = d.Line()
-					}
-				default:
-					return d.Errf("route %s: unrecognized option %q", rt.Name, sub)
-				}
-				if d.NextArg() {
-					return d.ArgErr()
-				}
-			}
-			for _, prev := range s.Routes {
-				if prev.Name == rt.Name {
-					return d.Errf("route %s is given twice", rt.Name)
-				}
-				if normAddr(prev.Upstream) == normAddr(rt.Upstream) {
-					return d.Errf("routes %s and %s name the same upstream %s", prev.Name, rt.Name, rt.Upstream)
-				}
+			rt, at, err := parseRoute(d)
+			if err != nil {
+				return err
 			}
 			s.Routes = append(s.Routes, rt)
+			lines = append(lines, at)
 		case "cookie", "path_param", "separator":
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -107,43 +66,89 @@ func (s *StickyRoute) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			s.NoFailover = true
 		case "fallback":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
 			if s.FallbackRaw != nil {
 				return d.Err("fallback selection policy already specified")
 			}
-			name := d.Val()
 			fallbackLine = d.Line()
-			modID := "http.reverse_proxy.selection_policies." + name
-			unm, err := caddyfile.UnmarshalModule(d, modID)
-			if err != nil {
+			if err := s.parseFallback(d); err != nil {
 				return err
 			}
-			sel, ok := unm.(reverseproxy.Selector)
-			if !ok {
-				return d.Errf("module %s is not a selection policy", modID)
-			}
-			s.FallbackRaw = caddyconfig.JSONModuleObject(sel, "policy", name, nil)
 		default:
 			return d.Errf("unrecognized sticky_route option %q", opt)
 		}
 	}
-	names := map[string]bool{}
-	weighted := false
-	for _, rt := range s.Routes {
-		names[rt.Name] = true
-		weighted = weighted || rt.Weight > 0
+	if err := s.CheckConfig(); err != nil {
+		line := start
+		var ce *ConfigError
+		switch {
+		case !errors.As(err, &ce) || ce.Route < 0:
+		case ce.Field == "fallback":
+			err = fmt.Errorf("%w (weight on line %d)", err, lines[ce.Route]["weight"])
+			line = fallbackLine
+		default:
+			line = lines[ce.Route][ce.Field]
+		}
+		return fmt.Errorf("%w, at %s:%d", err, d.File(), line)
 	}
-	for _, rt := range s.Routes {
-		if rt.Redirect != "" && !names[rt.Redirect] {
-			return fmt.Errorf("route %s redirects to unknown route %q, at %s:%d", rt.Name, rt.Redirect, d.File(), redirectLine[rt.Name])
+	return nil
+}
+
+// parseRoute reads `route <name> <upstream> [{ … }]`, and where each of
+// its fields was set ("" for the route line).
+func parseRoute(d *caddyfile.Dispenser) (Route, map[string]int, error) {
+	args := d.RemainingArgs()
+	if len(args) != 2 {
+		return Route{}, nil, d.Errf("route needs a name and an upstream address: route tomcat1 127.0.0.1:8010")
+	}
+	rt := Route{Name: args[0], Upstream: args[1]}
+	at := map[string]int{"": d.Line(), "name": d.Line(), "upstream": d.Line()}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		at[sub] = d.Line()
+		if !d.NextArg() {
+			return rt, nil, d.ArgErr()
+		}
+		switch sub {
+		case "status":
+			rt.Status = d.Val()
+			if rt.Status == statusActiveWord {
+				rt.Status = StatusActive // as it was always adapted
+			}
+		case "redirect":
+			rt.Redirect = d.Val()
+		case "weight":
+			n, err := strconv.Atoi(d.Val())
+			if err != nil {
+				return rt, nil, d.Errf("route %s: weight %q is not a number", rt.Name, d.Val())
+			}
+			rt.Weight = &n
+		default:
+			return rt, nil, d.Errf("route %s: unrecognized option %q", rt.Name, sub)
+		}
+		if d.NextArg() {
+			return rt, nil, d.ArgErr()
 		}
 	}
-	if weighted && s.FallbackRaw != nil {
-		return fmt.Errorf("route weights (line %d) and a fallback policy (line %d) exclude each other: weights already choose among the upstreams, at %s:%d",
-			weightLine, fallbackLine, d.File(), fallbackLine)
+	return rt, at, nil
+}
+
+// parseFallback reads `fallback <policy> [{ … }]` with the policy's own
+// unmarshaler.
+func (s *StickyRoute) parseFallback(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.ArgErr()
 	}
+	name := d.Val()
+	modID := "http.reverse_proxy.selection_policies." + name
+	unm, err := caddyfile.UnmarshalModule(d, modID)
+	if err != nil {
+		return err
+	}
+	sel, ok := unm.(reverseproxy.Selector)
+	if !ok {
+		return d.Errf("module %s is not a selection policy", modID)
+	}
+	s.FallbackRaw = caddyconfig.JSONModuleObject(sel, "policy", name, nil)
 	return nil
 }
 

@@ -32,6 +32,8 @@ const (
 	StatusDisabled = "disabled" // only requests whose session is bound to it (Apache +D, mod_jk D)
 	StatusStopped  = "stopped"  // nothing at all (Apache +S, mod_jk S)
 	StatusStandby  = "standby"  // new requests only when no other upstream is available (Apache +H)
+
+	statusActiveWord = "active" // StatusActive as a config may spell it
 )
 
 // Placeholder names this policy sets.
@@ -85,7 +87,8 @@ type StickyRoute struct {
 	// available reports whether an upstream can take a request; tests
 	// replace it, since Caddy keeps health state unexported.
 	available         func(*reverseproxy.Upstream) bool
-	plainAvailability bool // available is Upstream.Available, which every policy checks itself
+	plainAvailability bool                              // available is Upstream.Available, which every policy checks itself
+	healthy           func(*reverseproxy.Upstream) bool // tells unhealthy from full, for the log
 }
 
 // Route binds a jvmRoute to an upstream.
@@ -96,15 +99,16 @@ type Route struct {
 	Name string `json:"name,omitempty"`
 	// The upstream's dial address, as in the proxy's upstreams.
 	Upstream string `json:"upstream"`
-	// One of drain, disabled, stopped, standby; empty is active.
+	// One of drain, disabled, stopped, standby; empty (or active) is
+	// active.
 	Status string `json:"status,omitempty"`
 	// The route to prefer when this one's node is unavailable.
 	Redirect string `json:"redirect,omitempty"`
 	// The share of new sessions this node gets relative to the others
-	// (Apache's loadfactor). When any route has a weight and no fallback is
-	// configured, new sessions are spread by smooth weighted round robin;
-	// routes without a weight count 1.
-	Weight int `json:"weight,omitempty"`
+	// (Apache's loadfactor), from 1 to 100. When any route has a weight,
+	// new sessions are spread by smooth weighted round robin (and no
+	// fallback may be configured); routes without a weight count 1.
+	Weight *int `json:"weight,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -118,9 +122,15 @@ func (StickyRoute) CaddyModule() caddy.ModuleInfo {
 // Provision validates the routes and loads the fallback policy.
 func (s *StickyRoute) Provision(ctx caddy.Context) error {
 	s.logger = ctx.Logger()
+	if err := s.CheckConfig(); err != nil {
+		return err
+	}
 	if s.available == nil {
 		s.available = (*reverseproxy.Upstream).Available
 		s.plainAvailability = true
+	}
+	if s.healthy == nil {
+		s.healthy = (*reverseproxy.Upstream).Healthy
 	}
 	if len(s.Cookies) == 0 {
 		s.Cookies = []string{"JSESSIONID"}
@@ -135,47 +145,18 @@ func (s *StickyRoute) Provision(ctx caddy.Context) error {
 	s.byAddr = make(map[string]*Route, len(s.Routes))
 	for i := range s.Routes {
 		rt := &s.Routes[i]
-		if rt.Upstream == "" {
-			return fmt.Errorf("sticky_route: route %q needs an upstream address", rt.Name)
+		if rt.Status == statusActiveWord {
+			rt.Status = StatusActive
 		}
-		switch rt.Status {
-		case StatusActive, StatusDrain, StatusDisabled, StatusStopped, StatusStandby:
-		default:
-			return fmt.Errorf("sticky_route: route %s: unknown status %q (want drain, disabled, stopped or standby)", rt.Name, rt.Status)
-		}
-		if rt.Status != StatusActive {
-			s.hasStatus = true
-		}
-		if rt.Weight < 0 {
-			return fmt.Errorf("sticky_route: route %s: weight must not be negative", rt.Name)
-		}
-		if rt.Weight > 0 {
-			s.weighted = true
-		}
-		if prev, ok := s.byName[rt.Name]; ok && rt.Name != "" {
-			return fmt.Errorf("sticky_route: route %s is given twice (%s and %s)", rt.Name, prev.Upstream, rt.Upstream)
-		}
-		addr := normAddr(rt.Upstream)
-		if prev, ok := s.byAddr[addr]; ok {
-			return fmt.Errorf("sticky_route: routes %s and %s name the same upstream %s", prev.Name, rt.Name, rt.Upstream)
-		}
-		if rt.Name != "" { // a nameless route only carries a status or weight
+		s.hasStatus = s.hasStatus || rt.Status != StatusActive
+		s.weighted = s.weighted || rt.Weight != nil
+		if rt.Name != "" {
 			s.byName[rt.Name] = rt
 		}
-		s.byAddr[addr] = rt
-	}
-	for _, rt := range s.Routes {
-		if rt.Redirect != "" {
-			if _, ok := s.byName[rt.Redirect]; !ok {
-				return fmt.Errorf("sticky_route: route %s redirects to unknown route %s", rt.Name, rt.Redirect)
-			}
-		}
+		s.byAddr[normAddr(rt.Upstream)] = rt
 	}
 	if err := s.checkUpstreams(ctx); err != nil {
 		return err
-	}
-	if s.weighted && s.FallbackRaw != nil {
-		return fmt.Errorf("sticky_route: route weights and a fallback policy exclude each other")
 	}
 	s.wrrCur = make(map[string]int)
 	s.wrrMu = new(sync.Mutex)
@@ -216,6 +197,17 @@ func (s *StickyRoute) checkUpstreams(ctx caddy.Context) error {
 				rt.Name, rt.Upstream, strings.Join(list, ", "))
 		}
 	}
+	// as in Apache, an upstream without a route is allowed (a plain
+	// balancer, a "sorry" server), but next to routed ones it is more
+	// often a forgotten route: sessions that start there cannot stick
+	if len(s.byName) > 0 {
+		for _, u := range h.Upstreams {
+			if rt := s.byAddr[normAddr(u.Dial)]; rt == nil || rt.Name == "" {
+				s.logger.Warn("upstream has no route: sessions that start on it cannot stick to it",
+					zap.String("upstream", u.Dial))
+			}
+		}
+	}
 	return nil
 }
 
@@ -234,14 +226,22 @@ func (s *StickyRoute) Select(pool reverseproxy.UpstreamPool, r *http.Request, w 
 	if repl != nil {
 		repl.Set(PlaceholderSessionRoute, name)
 	}
+	if rt == nil && name != "" {
+		s.logger.Debug("session route matches no route", zap.String("route", name))
+	}
 	var chosen *reverseproxy.Upstream
+	why := ""
 	if rt != nil {
-		if u := find(pool, rt); u != nil && rt.Status != StatusStopped && s.available(u) && !contains(tried, u) {
+		u := find(pool, rt)
+		switch why = s.unusable(u, rt, tried); {
+		case why == "":
 			chosen = u
-		} else if s.NoFailover {
+		case s.NoFailover:
+			s.logger.Info("session's route cannot take the request; nofailover: none chosen",
+				zap.String("from_route", rt.Name), zap.String("why", why))
 			s.set(repl, r, tried, nil, rt)
 			return nil
-		} else if rt.Redirect != "" {
+		case rt.Redirect != "":
 			if red := s.byName[rt.Redirect]; red != nil && takesNew(red.Status) {
 				if u := find(pool, red); u != nil && s.available(u) && !contains(tried, u) {
 					chosen = u
@@ -252,8 +252,54 @@ func (s *StickyRoute) Select(pool reverseproxy.UpstreamPool, r *http.Request, w 
 	if chosen == nil {
 		chosen = s.selectFallback(pool, r, w, tried)
 	}
+	if why != "" {
+		s.logFailover(rt, chosen, why)
+	}
 	s.set(repl, r, tried, chosen, rt)
 	return chosen
+}
+
+// Why a session's route cannot take a request, as logged.
+const (
+	whyNotInPool   = "not among the proxy's upstreams"
+	whyStopped     = "status stopped"
+	whyTried       = "tried for this request and failed"
+	whyUnhealthy   = "unhealthy"
+	whyUnavailable = "unavailable" // healthy, but at its max_requests
+)
+
+// unusable says why upstream u of the session's route rt cannot take the
+// request, or "" when it can.
+func (s *StickyRoute) unusable(u *reverseproxy.Upstream, rt *Route, tried []*reverseproxy.Upstream) string {
+	switch {
+	case u == nil:
+		return whyNotInPool
+	case rt.Status == StatusStopped:
+		return whyStopped
+	case contains(tried, u):
+		return whyTried
+	case s.available(u):
+		return ""
+	case !s.healthy(u):
+		return whyUnhealthy
+	}
+	return whyUnavailable
+}
+
+// logFailover tells an operator that a session left its route: by route
+// names and addresses only, never the session id.
+func (s *StickyRoute) logFailover(from *Route, to *reverseproxy.Upstream, why string) {
+	if ce := s.logger.Check(zap.InfoLevel, "sticky session failover"); ce != nil {
+		toRoute, toAddr := "", ""
+		if to != nil {
+			toAddr = to.Dial
+			if rt := s.byAddr[normAddr(to.Dial)]; rt != nil {
+				toRoute = rt.Name
+			}
+		}
+		ce.Write(zap.String("from_route", from.Name), zap.String("from_upstream", from.Upstream),
+			zap.String("to_route", toRoute), zap.String("to_upstream", toAddr), zap.String("why", why))
+	}
 }
 
 // set records the choice: the placeholders and the tried list.
@@ -309,8 +355,8 @@ func (s *StickyRoute) weightedSelect(eligible reverseproxy.UpstreamPool) *revers
 	total := 0
 	for _, u := range eligible {
 		w := 1
-		if rt := s.byAddr[normAddr(u.Dial)]; rt != nil && rt.Weight > 0 {
-			w = rt.Weight
+		if rt := s.byAddr[normAddr(u.Dial)]; rt != nil && rt.Weight != nil {
+			w = *rt.Weight
 		}
 		s.wrrCur[u.Dial] += w
 		total += w

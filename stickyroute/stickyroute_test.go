@@ -288,6 +288,8 @@ func TestProvisionErrors(t *testing.T) {
 		"bad status":       {[]Route{{Name: "a", Upstream: "h:1", Status: "sleepy"}}, "unknown status"},
 		"unknown redirect": {[]Route{{Name: "a", Upstream: "h:1", Redirect: "zz"}}, "unknown route zz"},
 		"no upstream":      {[]Route{{Name: "a"}}, "needs an upstream"},
+		"weight 0":         {[]Route{{Name: "a", Upstream: "h:1", Weight: new(0)}}, "weight 0 out of range 1–100"},
+		"weight 101":       {[]Route{{Name: "a", Upstream: "h:1", Weight: new(101)}}, "weight 101 out of range 1–100"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -343,7 +345,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 func TestWeightsSpreadNewSessions(t *testing.T) {
 	c := newCluster()
 	rs := routes()
-	rs[0].Weight, rs[1].Weight, rs[2].Weight = 1, 2, 1
+	rs[0].Weight, rs[1].Weight, rs[2].Weight = new(1), new(2), new(1)
 	s := provision(t, &StickyRoute{Routes: rs}, c)
 	got := map[string]int{}
 	for i := 0; i < 400; i++ {

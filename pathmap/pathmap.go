@@ -1,6 +1,11 @@
-package caddyfile
+// Package pathmap implements http.handlers.ajp_path_map, Apache's ProxyPass
+// path mapping and ProxyPassReverse for a reverse_proxy in front of Tomcat.
+// The ajp_balancer directive puts it in front of its reverse_proxy; it is a
+// handler of its own, usable from JSON, and works with any transport.
+package pathmap
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -53,11 +58,40 @@ func (PathMap) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision sets up the handler.
+// Provision checks the config and sets up the handler.
 func (m *PathMap) Provision(ctx caddy.Context) error {
 	m.logger = ctx.Logger()
+	if err := m.CheckConfig(); err != nil {
+		return err
+	}
 	m.Prefix = strings.TrimRight(m.Prefix, "/")
 	m.BackendPrefix = strings.TrimRight(m.BackendPrefix, "/")
+	return nil
+}
+
+// CheckConfig reports the first value of the configuration that the
+// handler refuses. It is the one place the handler's rules live: Provision
+// calls it, and so does the ajp_balancer directive on the handler it
+// builds. The prefixes are paths as Tomcat reads them: empty, or absolute
+// with nothing Tomcat would resolve differently (dot segments, encoded
+// slashes); the backends are host:port.
+func (m *PathMap) CheckConfig() error {
+	for _, p := range []struct{ name, v string }{{"prefix", m.Prefix}, {"backend_prefix", m.BackendPrefix}} {
+		if p.v == "" {
+			continue
+		}
+		if !strings.HasPrefix(p.v, "/") || strings.ContainsAny(p.v, "?#") {
+			return fmt.Errorf("ajp_path_map: %s %q is not an absolute path", p.name, p.v)
+		}
+		if err := tomcatpath.Check(p.v); err != nil {
+			return fmt.Errorf("ajp_path_map: %s %q: %w", p.name, p.v, err)
+		}
+	}
+	for _, b := range m.Backends {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("ajp_path_map: backend %q is not host:port: %w", b, err)
+		}
+	}
 	return nil
 }
 

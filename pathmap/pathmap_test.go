@@ -1,4 +1,4 @@
-package caddyfile
+package pathmap
 
 import (
 	"context"
