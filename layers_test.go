@@ -18,13 +18,16 @@ var layers = map[string]struct {
 	imports []string // project packages it may import; "*" for any
 	pure    bool     // no Caddy package either
 }{
-	"":                    {imports: []string{"*"}}, // caddyajp registers every module
-	"caddyfile":           {imports: []string{"stickyroute", "ajptransport", "pathmap", "internal/tomcatpath"}},
-	"pathmap":             {imports: []string{"internal/tomcatpath"}},
-	"stickyroute":         {imports: []string{"internal/tomcatpath"}}, // never ajptransport: the policy works for any transport
-	"ajptransport":        {imports: []string{"ajptransport/ajp", "internal/tomcatpath"}},
-	"ajptransport/ajp":    {pure: true}, // the codec
-	"internal/tomcatpath": {},
+	"":                 {imports: []string{"*"}}, // caddyajp registers every module
+	"caddyfile":        {imports: []string{"stickyroute", "ajptransport", "pathmap", "internal/tomcatpath"}},
+	"pathmap":          {imports: []string{"internal/tomcatpath"}},
+	"stickyroute":      {imports: []string{"internal/tomcatpath"}}, // never ajptransport: the policy works for any transport
+	"ajptransport":     {imports: []string{"ajptransport/ajp", "internal/tomcatpath"}},
+	"ajptransport/ajp": {pure: true}, // the codec
+	// test support written from the AJP reference, not from the codec:
+	// imported only by the tests of ajptransport and ajptransport/ajp
+	"ajptransport/internal/ajpspec": {pure: true},
+	"internal/tomcatpath":           {},
 
 	// test harnesses, on their way to the tools module: above everything,
 	// and nothing of the product imports them
