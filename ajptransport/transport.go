@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,27 +159,6 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	t.stopJan = make(chan struct{})
 	t.janDone = make(chan struct{})
 	go t.janitor()
-	return nil
-}
-
-// reservedAttributePrefixes are request attributes a servlet container
-// treats as proof of an internal include or forward; forwarding them is
-// what Ghostcat (CVE-2020-1938) exploited.
-var reservedAttributePrefixes = []string{
-	"javax.servlet.include.", "javax.servlet.forward.", "javax.servlet.error.", "javax.servlet.async.",
-	"jakarta.servlet.include.", "jakarta.servlet.forward.", "jakarta.servlet.error.", "jakarta.servlet.async.",
-}
-
-func checkAttributeName(name string) error {
-	if name == "" {
-		return fmt.Errorf("request_attribute needs a name")
-	}
-	lower := strings.ToLower(name)
-	for _, p := range reservedAttributePrefixes {
-		if strings.HasPrefix(lower, p) {
-			return fmt.Errorf("request_attribute %q refused: servlet include/forward/error attributes let whoever sets them read or run any file of the webapp (Ghostcat, CVE-2020-1938)", name)
-		}
-	}
 	return nil
 }
 

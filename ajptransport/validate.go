@@ -2,6 +2,7 @@ package ajptransport
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -76,6 +77,27 @@ func (t *Transport) CheckConfig() error {
 			"or `insecure_no_secret` for a connector with secretRequired=\"false\"")
 	case t.Secret != "" && t.InsecureNoSecret:
 		return refuseConfig("insecure_no_secret", 0, "secret and insecure_no_secret exclude each other")
+	}
+	return nil
+}
+
+// reservedAttributePrefixes are request attributes a servlet container
+// treats as proof of an internal include or forward; forwarding them is
+// what Ghostcat (CVE-2020-1938) exploited.
+var reservedAttributePrefixes = []string{
+	"javax.servlet.include.", "javax.servlet.forward.", "javax.servlet.error.", "javax.servlet.async.",
+	"jakarta.servlet.include.", "jakarta.servlet.forward.", "jakarta.servlet.error.", "jakarta.servlet.async.",
+}
+
+func checkAttributeName(name string) error {
+	if name == "" {
+		return fmt.Errorf("request_attribute needs a name")
+	}
+	lower := strings.ToLower(name)
+	for _, p := range reservedAttributePrefixes {
+		if strings.HasPrefix(lower, p) {
+			return fmt.Errorf("request_attribute %q refused: servlet include/forward/error attributes let whoever sets them read or run any file of the webapp (Ghostcat, CVE-2020-1938)", name)
+		}
 	}
 	return nil
 }
