@@ -57,7 +57,7 @@ func (ex *exchange) read(p []byte) (int, error) {
 			ex.chunkLeft -= m
 			ex.respRead += int64(m)
 			if ex.respCL >= 0 && ex.respRead > ex.respCL {
-				return 0, fmt.Errorf("%w: response body longer than its Content-Length %d", ajp.ErrProtocol, ex.respCL)
+				return 0, fmt.Errorf("%w: response body longer than its Content-Length %d", ajp.ErrUnrelayable, ex.respCL)
 			}
 			if err != nil {
 				return n, noEOF(err)
@@ -118,7 +118,7 @@ func (ex *exchange) read(p []byte) (int, error) {
 				return n, err
 			}
 			if ex.respCL >= 0 && ex.respRead != ex.respCL {
-				return n, fmt.Errorf("%w: response body of %d bytes is shorter than its Content-Length %d", ajp.ErrProtocol, ex.respRead, ex.respCL)
+				return n, fmt.Errorf("%w: response body of %d bytes is shorter than its Content-Length %d", ajp.ErrUnrelayable, ex.respRead, ex.respCL)
 			}
 			ex.reuse = reuse
 			ex.finish(reuse)

@@ -43,14 +43,29 @@ var errClientBody = fmt.Errorf("reading the request body from the client: %w", c
 // and none came free within the wait bound.
 var errPoolExhausted = errors.New("all AJP connections to this backend are busy (max_conns_per_host)")
 
+// What counts against a node is the node's fault only. An error returned
+// to reverse_proxy counts against the upstream's health (passive health
+// checks) and may be retried on another; an answer returned instead counts
+// nothing. So the transport returns errors for what the node did (it
+// refused or dropped a connection, did not answer CPING, timed out, broke
+// the protocol) and answers the rest itself: a response the node relayed
+// from a servlet that HTTP cannot carry (ajp.ErrUnrelayable), a full
+// connection pool (this front end's limit), a refused secret (this site's
+// configuration; another site with the right secret must keep the node).
+
 // dialFailed maps a failure to obtain a connection: a dial error, so
-// reverse_proxy may try another upstream.
-func (t *Transport) dialFailed(r *http.Request, addr string, err error) error {
+// reverse_proxy may try another upstream; a full pool is answered 503.
+func (t *Transport) dialFailed(r *http.Request, addr string, err error) (*http.Response, error) {
 	if ctxErr := r.Context().Err(); ctxErr != nil {
-		return ctxErr
+		return nil, ctxErr
+	}
+	if errors.Is(err, errPoolExhausted) {
+		t.logger.Warn("all AJP connections to the backend stayed busy for dial_timeout; answered 503",
+			zap.String("upstream", addr), zap.Int("max_conns_per_host", t.MaxConnsPerHost))
+		return refuse(r, http.StatusServiceUnavailable), nil
 	}
 	t.logger.Warn("cannot connect to AJP backend", zap.String("upstream", addr), zap.Error(err))
-	return reverseproxy.NewDialError(fmt.Errorf("connecting to AJP backend %s: %w", addr, err))
+	return nil, reverseproxy.NewDialError(fmt.Errorf("connecting to AJP backend %s: %w", addr, err))
 }
 
 // failed answers a request whose exchange failed before a response: the
@@ -73,6 +88,19 @@ func (t *Transport) failed(r *http.Request, addr string, err error) (*http.Respo
 	case r.Context().Err() == nil && malformedBody(err):
 		t.logger.Debug("malformed request body; answered 400", zap.String("upstream", addr), zap.Error(err))
 		return refuse(r, http.StatusBadRequest), nil
+	case r.Context().Err() != nil || errors.Is(err, errClientBody):
+		// the client went away: exchangeError returns its cancellation
+	case errors.Is(err, ajp.ErrUnrelayable):
+		t.logger.Warn("the backend's response cannot be relayed (the servlet's doing, not the node's); answered 502",
+			zap.String("upstream", addr), zap.Error(err))
+		return refuse(r, http.StatusBadGateway), nil
+	case errors.Is(err, errSecretRejected), errors.Is(err, errNoSecretRejected):
+		msg := "AJP backend rejected the secret; answered 502"
+		if errors.Is(err, errNoSecretRejected) {
+			msg = "AJP backend requires a secret; answered 502"
+		}
+		t.logger.Error(msg, zap.String("upstream", addr), zap.Error(err))
+		return refuse(r, http.StatusBadGateway), nil
 	}
 	return nil, t.exchangeError(r, addr, err)
 }
@@ -95,10 +123,6 @@ func (t *Transport) exchangeError(r *http.Request, addr string, err error) error
 	case errors.As(err, &ne) && ne.Timeout():
 		status = http.StatusGatewayTimeout
 		msg = "AJP backend did not answer within read_timeout"
-	case errors.Is(err, errSecretRejected):
-		msg = "AJP backend rejected the secret"
-	case errors.Is(err, errNoSecretRejected):
-		msg = "AJP backend requires a secret"
 	case errors.Is(err, ajp.ErrProtocol):
 		msg = "AJP protocol error"
 	}
@@ -133,10 +157,16 @@ func refuse(r *http.Request, status int) *http.Response {
 			"X-Content-Type-Options": {"nosniff"},
 		},
 		ContentLength: int64(len(body)),
-		Body:          io.NopCloser(strings.NewReader(body)),
+		Body:          refusalBody{strings.NewReader(body)},
 		Request:       r,
 	}
 }
+
+// refusalBody is the body of an answer the transport made itself; tests
+// tell such answers from the backend's by it.
+type refusalBody struct{ *strings.Reader }
+
+func (refusalBody) Close() error { return nil }
 
 func idempotent(method string) bool {
 	switch method {

@@ -104,7 +104,9 @@ func TestPacketSizeRemedyOnlyWhenItCanGrow(t *testing.T) {
 }
 
 // TestRejectionSaysWhetherASecretWasSent: Tomcat's 403-and-close means a
-// wrong secret only when one was sent.
+// wrong secret only when one was sent. Either way the client gets 502 from
+// the transport, not an error that would count against the node (another
+// site with the right secret keeps using it).
 func TestRejectionSaysWhetherASecretWasSent(t *testing.T) {
 	fc := newFakeContainer(t, func(c *fakeConn) {
 		if _, err := c.next(); err != nil {
@@ -121,9 +123,18 @@ func TestRejectionSaysWhetherASecretWasSent(t *testing.T) {
 		{func(tr *Transport) { tr.Secret, tr.InsecureNoSecret = "", true }, "requires a secret and insecure_no_secret sends none"},
 	} {
 		tr := newTransport(t, tc.mutate)
-		_, err := get(t, tr, fc.addr(), "/")
-		if err == nil || !strings.Contains(err.Error(), tc.want) || statusOf(err) != 502 {
-			t.Errorf("error %v (status %d), want 502 saying %q", err, statusOf(err), tc.want)
+		logs := observe(tr)
+		resp, err := get(t, tr, fc.addr(), "/")
+		if err != nil {
+			t.Fatalf("round trip: %v, want a 502 answered by the transport", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 502 {
+			t.Errorf("status %d, want 502", resp.StatusCode)
+		}
+		errs := logs.FilterLevelExact(zapcore.ErrorLevel).All()
+		if len(errs) != 1 || !strings.Contains(errs[0].ContextMap()["error"].(string), tc.want) {
+			t.Errorf("want one ERROR line saying %q, got %v", tc.want, logs.All())
 		}
 	}
 }
@@ -145,5 +156,61 @@ func TestSilentConnectorIsCalledStartingNotWrong(t *testing.T) {
 	_, err = get(t, tr, http.addr(), "/")
 	if err == nil || !strings.Contains(err.Error(), "is it an AJP connector") {
 		t.Fatalf("HTTP port: %v", err)
+	}
+}
+
+// TestUnrelayableResponsesAreAnsweredNotCounted: a servlet can make Tomcat
+// send a status HTTP cannot relay or a Content-Length its body does not
+// match. The client gets 502 from the transport; no error reaches
+// reverse_proxy, so the node is neither counted as failed nor retried.
+func TestUnrelayableResponsesAreAnsweredNotCounted(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		cl     string
+		body   string
+	}{
+		{"status 100", 100, "", ""},
+		{"status 101", 101, "", ""},
+		{"status 199", 199, "", ""},
+		{"status 0", 0, "", ""},
+		{"status 1000", 1000, "", ""},
+		{"status 65535", 65535, "", ""},
+		{"19-digit Content-Length", 200, "1000000000000000000", "short"},
+		{"Content-Length over int64", 200, "99999999999999999999", "x"},
+		{"body longer than Content-Length", 200, "2", "longer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fc := newFakeContainer(t, func(c *fakeConn) {
+				if _, err := c.next(); err != nil {
+					return
+				}
+				if tc.cl != "" {
+					c.sendHeaders(tc.status, "Content-Length", tc.cl)
+				} else {
+					c.sendHeaders(tc.status)
+				}
+				if tc.body != "" {
+					c.sendBody(tc.body)
+				}
+				c.end(true)
+			})
+			tr := newTransport(t, nil)
+			logs := observe(tr)
+			resp, err := get(t, tr, fc.addr(), "/")
+			if err != nil {
+				t.Fatalf("round trip: %v, want a 502 answered by the transport", err)
+			}
+			resp.Body.Close()
+			if _, ok := resp.Body.(refusalBody); !ok || resp.StatusCode != http.StatusBadGateway {
+				t.Fatalf("status %d, want 502 answered by the transport", resp.StatusCode)
+			}
+			if logs.FilterMessageSnippet("cannot be relayed").Len() != 1 {
+				t.Errorf("want one line naming the unrelayable response, got %v", logs.All())
+			}
+			if fc.acceptedConns() != 1 {
+				t.Errorf("%d connections: the request was resent", fc.acceptedConns())
+			}
+		})
 	}
 }

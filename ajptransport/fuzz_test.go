@@ -486,7 +486,17 @@ func playResponseStream(t *testing.T, in []byte, mode byte) {
 	if len(o.body) > len(in) {
 		t.Fatalf("response body of %d bytes from a %d-byte stream", len(o.body), len(in))
 	}
-	success := o.rtErr == nil && o.bodyErr == nil
+	// an answer the transport made itself (an unrelayable response, a
+	// refused secret) is a failed exchange too: nothing of the backend's
+	// response reached the client
+	_, answeredByTransport := func() (refusalBody, bool) {
+		if o.resp == nil {
+			return refusalBody{}, false
+		}
+		b, ok := o.resp.Body.(refusalBody)
+		return b, ok
+	}()
+	success := o.rtErr == nil && o.bodyErr == nil && !answeredByTransport
 	if success && o.resp.ContentLength >= 0 &&
 		method != http.MethodHead && o.resp.StatusCode != http.StatusNoContent && o.resp.StatusCode != http.StatusNotModified &&
 		int64(len(o.body)) != o.resp.ContentLength {

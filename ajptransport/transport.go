@@ -200,7 +200,7 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		c, reused, err := pool.get(r.Context())
 		if err != nil {
 			ex.release()
-			return nil, t.dialFailed(r, ex.addr, err)
+			return t.dialFailed(r, ex.addr, err)
 		}
 		resp, err := ex.run(c, r)
 		if err == nil {

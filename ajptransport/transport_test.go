@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.uber.org/zap/zapcore"
 )
 
 // newTransport provisions a transport for tests; mutate adjusts it first.
@@ -183,13 +184,15 @@ func TestResponseBodyShorterThanContentLengthFails(t *testing.T) {
 	tr := newTransport(t, nil)
 	// a short response is seen before its headers are handed on (they are
 	// held until the end of a small response): a 502 instead of a cut body
+	// The servlet's doing, not the node's: a 502 answered by the transport,
+	// not an error that would count against the node or be retried.
 	resp, err := get(t, tr, fc.addr(), "/")
-	if err == nil {
-		_, err = io.ReadAll(resp.Body)
-		resp.Body.Close()
+	if err != nil {
+		t.Fatalf("short body: %v, want a 502 answered by the transport", err)
 	}
-	if !errors.Is(err, ajp.ErrProtocol) {
-		t.Fatalf("short body: %v, want a protocol error", err)
+	resp.Body.Close()
+	if _, ok := resp.Body.(refusalBody); !ok || resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("short body: status %d, want 502 from the transport", resp.StatusCode)
 	}
 }
 
@@ -223,7 +226,9 @@ func TestMaxConnsPerHostBoundsConnections(t *testing.T) {
 		tr.DialTimeout = caddy.Duration(300 * time.Millisecond)
 	})
 	// The first request holds the only connection; a second one waits
-	// dial_timeout and fails as a dial error.
+	// dial_timeout and is answered 503: a full pool is this front end's
+	// limit, not the node's failure, so it is no error that would count
+	// against the node's health.
 	first := make(chan error, 1)
 	go func() {
 		resp, err := get(t, tr, fc.addr(), "/")
@@ -234,10 +239,15 @@ func TestMaxConnsPerHostBoundsConnections(t *testing.T) {
 		first <- err
 	}()
 	time.Sleep(100 * time.Millisecond)
-	_, err := get(t, tr, fc.addr(), "/")
-	var de reverseproxy.DialError
-	if !errors.As(err, &de) || !strings.Contains(err.Error(), "busy") {
-		t.Errorf("second request with the pool full: %v, want a dial error about busy connections", err)
+	logs := observe(tr)
+	resp, err := get(t, tr, fc.addr(), "/")
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("second request with the pool full: %v %v, want 503 answered by the transport", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if logs.FilterMessageSnippet("busy").FilterLevelExact(zapcore.WarnLevel).Len() != 1 {
+		t.Errorf("no WARN line about busy connections: %v", logs.All())
 	}
 	// Once the first finishes, a waiting request gets its connection.
 	second := make(chan error, 1)

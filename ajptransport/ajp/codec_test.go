@@ -504,12 +504,13 @@ func TestParseSendHeadersDecodesCodedHeaders(t *testing.T) {
 
 func TestParseSendHeaders(t *testing.T) {
 	tests := []struct {
-		name    string
-		p       []byte
-		status  int
-		header  http.Header
-		cl      int64
-		wantErr bool
+		name        string
+		p           []byte
+		status      int
+		header      http.Header
+		cl          int64
+		wantErr     bool
+		unrelayable bool // a valid message whose response cannot be relayed
 	}{
 		{
 			name:   "typical Tomcat response",
@@ -545,16 +546,27 @@ func TestParseSendHeaders(t *testing.T) {
 			status: 200, header: http.Header{"Content-Length": {"12"}}, cl: 12,
 		},
 		{
-			name:    "conflicting Content-Length",
-			p:       sendHeaders(200, ajpStr("200"), 2, codedHdr(0xA003, "12"), hdr("Content-Length", "13")),
-			wantErr: true,
+			name:        "conflicting Content-Length",
+			p:           sendHeaders(200, ajpStr("200"), 2, codedHdr(0xA003, "12"), hdr("Content-Length", "13")),
+			unrelayable: true,
 		},
-		{name: "Content-Length not a number", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, "abc")), wantErr: true},
-		{name: "Content-Length negative", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, "-1")), wantErr: true},
-		{name: "Content-Length empty", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, "")), wantErr: true},
-		{name: "Content-Length with space", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, " 5")), wantErr: true},
-		{name: "Content-Length list", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, "5, 5")), wantErr: true},
-		{name: "Content-Length too long", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, "9999999999999999999")), wantErr: true},
+		{name: "Content-Length not a number", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, "abc")), unrelayable: true},
+		{name: "Content-Length negative", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, "-1")), unrelayable: true},
+		{name: "Content-Length empty", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, "")), unrelayable: true},
+		{name: "Content-Length with space", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, " 5")), unrelayable: true},
+		{name: "Content-Length list", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, "5, 5")), unrelayable: true},
+		{name: "Content-Length over int64", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, "9223372036854775808")), unrelayable: true},
+		{name: "Content-Length 20 digits", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, "10000000000000000000")), unrelayable: true},
+		{
+			name:   "Content-Length largest int64",
+			p:      sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, "9223372036854775807")),
+			status: 200, header: http.Header{"Content-Length": {"9223372036854775807"}}, cl: 9223372036854775807,
+		},
+		{
+			name:   "Content-Length 19 digits",
+			p:      sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, "1000000000000000000")),
+			status: 200, header: http.Header{"Content-Length": {"1000000000000000000"}}, cl: 1000000000000000000,
+		},
 		{
 			name:   "Content-Length large",
 			p:      sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA003, "1099511627776")),
@@ -574,11 +586,11 @@ func TestParseSendHeaders(t *testing.T) {
 		{name: "null header name", p: sendHeaders(200, ajpStr("200"), 1, wire(0xFF, 0xFF, ajpStr("v"))), wantErr: true},
 		{name: "status 200 lowest", p: sendHeaders(200, ajpStr("200"), 0), status: 200, header: http.Header{}, cl: -1},
 		{name: "status 999 highest", p: sendHeaders(999, ajpStr("999"), 0), status: 999, header: http.Header{}, cl: -1},
-		{name: "status 0", p: sendHeaders(0, ajpStr("0"), 0), wantErr: true},
-		{name: "status 100 (AJP carries no 1xx)", p: sendHeaders(100, ajpStr("100"), 0), wantErr: true},
-		{name: "status 199", p: sendHeaders(199, ajpStr("199"), 0), wantErr: true},
-		{name: "status 1000", p: sendHeaders(1000, ajpStr("1000"), 0), wantErr: true},
-		{name: "status 65535", p: sendHeaders(0xFFFF, ajpStr("x"), 0), wantErr: true},
+		{name: "status 0", p: sendHeaders(0, ajpStr("0"), 0), unrelayable: true},
+		{name: "status 100 (AJP carries no 1xx)", p: sendHeaders(100, ajpStr("100"), 0), unrelayable: true},
+		{name: "status 199", p: sendHeaders(199, ajpStr("199"), 0), unrelayable: true},
+		{name: "status 1000", p: sendHeaders(1000, ajpStr("1000"), 0), unrelayable: true},
+		{name: "status 65535", p: sendHeaders(0xFFFF, ajpStr("x"), 0), unrelayable: true},
 		{name: "unknown coded header 0xA000", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA000, "v")), wantErr: true},
 		{name: "unknown coded header 0xA00C", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA00C, "v")), wantErr: true},
 		{name: "unknown coded header 0xA0FF", p: sendHeaders(200, ajpStr("200"), 1, codedHdr(0xA0FF, "v")), wantErr: true},
@@ -592,6 +604,12 @@ func TestParseSendHeaders(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var head ResponseHead
 			err := ParseSendHeaders(tt.p, &head)
+			if tt.unrelayable {
+				if !errors.Is(err, ErrUnrelayable) || errors.Is(err, ErrProtocol) {
+					t.Fatalf("err = %v, want ErrUnrelayable (and not ErrProtocol: the container is fine)", err)
+				}
+				return
+			}
 			if tt.wantErr {
 				if !errors.Is(err, ErrProtocol) {
 					t.Fatalf("err = %v, want ErrProtocol", err)

@@ -3,6 +3,7 @@ package ajp
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"net/http"
 	"net/textproto"
 
@@ -41,7 +42,9 @@ type ResponseHead struct {
 }
 
 // ParseSendHeaders decodes a SEND_HEADERS payload (type byte included) into
-// head. Headers whose names are not valid HTTP field names are dropped (a
+// head. Broken framing is ErrProtocol; a well-formed message carrying a
+// response HTTP cannot relay (a status outside 200–999, a bad or
+// conflicting Content-Length) is ErrUnrelayable. Headers whose names are not valid HTTP field names are dropped (a
 // servlet can't use them to split the response); values have CR and LF
 // replaced later by the HTTP server.
 func ParseSendHeaders(p []byte, head *ResponseHead) error {
@@ -56,7 +59,7 @@ func ParseSendHeaders(p []byte, head *ResponseHead) error {
 		return d.err
 	}
 	if head.Status < 200 || head.Status > 999 {
-		return fmt.Errorf("%w: invalid status %d", ErrProtocol, head.Status)
+		return fmt.Errorf("%w: status %d", ErrUnrelayable, head.Status)
 	}
 	if head.Header == nil {
 		// each header takes at least 5 bytes: never trust the count alone
@@ -96,10 +99,10 @@ func ParseSendHeaders(p []byte, head *ResponseHead) error {
 		if name == "Content-Length" {
 			cl, ok := parseContentLength(raw)
 			if !ok {
-				return fmt.Errorf("%w: invalid Content-Length %q", ErrProtocol, raw)
+				return fmt.Errorf("%w: invalid Content-Length %q", ErrUnrelayable, raw)
 			}
 			if head.ContentLength >= 0 && head.ContentLength != cl {
-				return fmt.Errorf("%w: conflicting Content-Length headers", ErrProtocol)
+				return fmt.Errorf("%w: conflicting Content-Length headers", ErrUnrelayable)
 			}
 			if head.ContentLength >= 0 {
 				continue // identical duplicate
@@ -161,8 +164,10 @@ func ParseBodyChunkLen(p []byte, payloadLen int) (int, error) {
 	return n, nil
 }
 
+// parseContentLength reads a Content-Length: decimal digits only, up to
+// the largest int64 (9223372036854775807, 19 digits).
 func parseContentLength(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
+	if len(b) == 0 || len(b) > 19 {
 		return 0, false
 	}
 	var n int64
@@ -170,7 +175,11 @@ func parseContentLength(b []byte) (int64, bool) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		n = n*10 + int64(c-'0')
+		d := int64(c - '0')
+		if n > (math.MaxInt64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
 	}
 	return n, true
 }

@@ -100,8 +100,8 @@ func FuzzParseSendHeaders(f *testing.F) {
 		var head ResponseHead
 		err := ParseSendHeaders(p, &head)
 		if err != nil {
-			if !errors.Is(err, ErrProtocol) {
-				t.Fatalf("error %v does not wrap ErrProtocol", err)
+			if errors.Is(err, ErrProtocol) == errors.Is(err, ErrUnrelayable) {
+				t.Fatalf("error %v wraps neither or both of ErrProtocol and ErrUnrelayable", err)
 			}
 			return
 		}

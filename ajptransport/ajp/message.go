@@ -189,6 +189,13 @@ var (
 	ErrPacketTooLarge = errors.New("AJP message does not fit in one packet")
 	// ErrProtocol means the container sent something that is not valid AJP/1.3.
 	ErrProtocol = errors.New("AJP protocol error")
+	// ErrUnrelayable means the container sent valid AJP carrying an HTTP
+	// response that cannot be relayed as it is: a status outside 200–999
+	// (AJP carries no interim responses), or a Content-Length that is not
+	// a number, conflicts with another, or disagrees with the body. A
+	// servlet can cause all of these; the container and the connection to
+	// it are fine.
+	ErrUnrelayable = errors.New("response cannot be relayed")
 )
 
 func equalFoldASCII(lower, s string) bool {
