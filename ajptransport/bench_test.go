@@ -71,7 +71,7 @@ func BenchmarkPoolGetPut(b *testing.B) {
 		dial:        (&net.Dialer{}).DialContext,
 	}
 	p := &hostPool{cfg: cfg, network: "tcp", addr: fc.addr()}
-	defer p.closeIdle(true)
+	defer p.closeIdle(true, true)
 	ctx := context.Background()
 	c, _, err := p.get(ctx)
 	if err != nil {

@@ -47,22 +47,38 @@ var aLongTimeAgo = time.Unix(1, 0)
 // cpingPacket is CPING, sent as is.
 var cpingPacket = ajp.AppendCPing(nil)
 
-// cping sends CPING and expects CPONG within timeout.
+// cping sends CPING and expects CPONG within timeout. A node that sent
+// packets on other connections meanwhile is busy, not hung: its CPONG is
+// waited for as long as it keeps doing so, up to read_timeout, the bound
+// of any exchange. A busy node's slow CPONG then fails no request.
 func (c *conn) cping(timeout time.Duration) error {
-	if err := c.nc.SetDeadline(time.Now().Add(timeout)); err != nil {
+	start := time.Now()
+	if err := c.nc.SetDeadline(start.Add(timeout)); err != nil {
 		return err
 	}
 	if _, err := c.nc.Write(cpingPacket); err != nil {
 		return err
 	}
-	n, err := c.readPacket()
-	if err != nil {
-		return err
+	for {
+		n, err := c.readPacket()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			now := time.Now()
+			if c.pool.spokeSince(now.Add(-timeout).UnixNano()) && now.Sub(start) < c.pool.cfg.readTimeout {
+				if err := c.nc.SetDeadline(now.Add(timeout)); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if n != 1 || c.rbuf[0] != ajp.TypeCPong {
+			return fmt.Errorf("%w: expected CPONG, got type %d", ajp.ErrProtocol, c.rbuf[0])
+		}
+		return c.nc.SetDeadline(time.Time{})
 	}
-	if n != 1 || c.rbuf[0] != ajp.TypeCPong {
-		return fmt.Errorf("%w: expected CPONG, got type %d", ajp.ErrProtocol, c.rbuf[0])
-	}
-	return c.nc.SetDeadline(time.Time{})
 }
 
 // readPacket reads one whole packet into c.rbuf and returns its payload length.
@@ -84,6 +100,7 @@ func (c *conn) readHeader() (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	c.pool.sawPacket(time.Now().UnixNano())
 	_, _ = c.br.Discard(ajp.HeaderLen)
 	return n, nil
 }

@@ -18,6 +18,7 @@ type poolConfig struct {
 	pingAfter   time.Duration
 	idleTimeout time.Duration
 	maxConns    int
+	readTimeout time.Duration
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
@@ -27,12 +28,32 @@ type hostPool struct {
 	network string
 	addr    string
 
+	// alive is when a packet last came from the node (UnixNano, coarse):
+	// a node that answers anyone is busy, not hung.
+	alive atomic.Int64
+
 	mu      sync.Mutex
 	idle    []*conn // LIFO: the most recently used is the warmest
 	open    int     // connections that exist, idle or busy
 	waiters []chan struct{}
 	closed  bool
 }
+
+// aliveGrain is how stale alive may be: it is stored at most this often,
+// so busy connections do not fight over its cache line.
+const aliveGrain = int64(10 * time.Millisecond)
+
+// sawPacket records that the node just sent a packet.
+func (p *hostPool) sawPacket(now int64) {
+	if now-p.alive.Load() > aliveGrain {
+		p.alive.Store(now)
+	}
+}
+
+// spokeSince reports whether the node sent any packet, on any connection,
+// after t (UnixNano). alive lags by up to aliveGrain, so the last packets
+// before a silence may be missed; a busy node sends more.
+func (p *hostPool) spokeSince(t int64) bool { return p.alive.Load() > t }
 
 // get returns a usable connection: an idle one that passes the liveness
 // checks, or a new one. reused tells which. A failure to obtain a connection
@@ -168,8 +189,8 @@ func (p *hostPool) dropWaiter(ch chan struct{}) {
 }
 
 // closeIdle closes idle connections older than the idle timeout, or all of
-// them when all is set (and then closes the pool).
-func (p *hostPool) closeIdle(all bool) {
+// them when all is set. shut also closes the pool (Cleanup).
+func (p *hostPool) closeIdle(all, shut bool) {
 	p.mu.Lock()
 	var drop []*conn
 	keep := p.idle[:0]
@@ -182,7 +203,7 @@ func (p *hostPool) closeIdle(all bool) {
 	}
 	clear(p.idle[len(keep):])
 	p.idle = keep
-	if all {
+	if shut {
 		p.closed = true
 		for _, w := range p.waiters {
 			close(w)
@@ -209,7 +230,7 @@ func (t *Transport) janitor() {
 		case <-tick.C:
 			t.poolsMu.RLock()
 			for _, p := range t.pools {
-				p.closeIdle(false)
+				p.closeIdle(false, false)
 			}
 			t.poolsMu.RUnlock()
 		}

@@ -16,7 +16,6 @@ import (
 	"github.com/caddy-ajp/caddy-ajp/internal/tomcatpath"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 )
 
@@ -32,10 +31,7 @@ const maxTomcatHeaders = 100
 // reach Tomcat gets its answer instead (refusal), logged at DEBUG: it is
 // the client's doing, not something an operator must act on.
 func (t *Transport) prepare(r *http.Request) (ex *exchange, refusal *http.Response, err error) {
-	network, addr := "tcp", r.URL.Host
-	if di, ok := reverseproxy.GetDialInfo(r.Context()); ok {
-		network, addr = di.Network, di.Address
-	}
+	network, addr := dialTarget(r)
 	refuseWith := func(status int, msg string, fields ...zap.Field) (*exchange, *http.Response, error) {
 		t.logger.Debug(msg, append(fields, zap.String("upstream", addr), zap.Int("status", status))...)
 		return nil, refuse(r, status), nil

@@ -151,6 +151,7 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		pingAfter:   time.Duration(t.PingAfter),
 		idleTimeout: time.Duration(t.IdleTimeout),
 		maxConns:    t.MaxConnsPerHost,
+		readTimeout: time.Duration(t.ReadTimeout),
 		dial:        countingDial(dialer.DialContext),
 	}
 	t.state = &state{pools: make(map[poolKey]*hostPool)}
@@ -178,7 +179,7 @@ func (t *Transport) Cleanup() error {
 		t.poolsMu.Lock()
 		defer t.poolsMu.Unlock()
 		for _, p := range t.pools {
-			p.closeIdle(true)
+			p.closeIdle(true, true)
 		}
 	})
 	return nil
@@ -191,6 +192,9 @@ func (t *Transport) Cleanup() error {
 // the exchange (exchange.go, body.go) talks; errors.go decides what a
 // failure becomes.
 func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == MethodCPing {
+		return t.probe(r) // an active health check (health.go)
+	}
 	ex, refusal, err := t.prepare(r)
 	if ex == nil {
 		return refusal, err
