@@ -91,6 +91,13 @@ func (b *balancerConfig) build(h httpcaddyfile.Helper, matcherSet caddy.ModuleMa
 	if err != nil {
 		return nil, err
 	}
+	up, err := b.upgradeRoute(h, rp, sr)
+	if err != nil {
+		return nil, err
+	}
+	if up != nil {
+		handlers = append(handlers, up)
+	}
 	return append(handlers, caddyconfig.JSONModuleObject(rp, "handler", "reverse_proxy", nil)), nil
 }
 
@@ -247,7 +254,10 @@ func (b *balancerConfig) reverseProxy(h httpcaddyfile.Helper, tr ajptransport.Tr
 	}
 	rp.LoadBalancing.SelectionPolicyRaw = caddyconfig.JSONModuleObject(sr, "policy", "sticky_route", nil)
 	b.retries(rp.LoadBalancing)
-	return rp, b.passiveHealth(rp)
+	if err := b.passiveHealth(rp); err != nil {
+		return nil, err
+	}
+	return rp, b.activeHealth(rp, tr)
 }
 
 // retries sets lb_retries and lb_try_duration from maxattempts and

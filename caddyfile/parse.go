@@ -43,6 +43,7 @@ type balancerConfig struct {
 // member is one BalancerMember.
 type member struct {
 	addr   string // host:port
+	http   string // host:port of the node's HTTP connector, for upgrades (http=)
 	path   string // the backend path, e.g. /share
 	route  stickyroute.Route
 	line   int
@@ -224,7 +225,8 @@ func (b *balancerConfig) transportWord(d *cf.Dispenser, word string, args []stri
 }
 
 // memberParams are the member parameters ajp_balancer knows.
-const memberParams = "route, loadfactor, status, redirect, secret, ping, timeout, connectiontimeout, ttl, max, retry"
+const memberParams = "route, loadfactor, status, redirect, http, secret, ping, timeout, connectiontimeout, ttl, max, retry, " +
+	"hcmethod, hcinterval, hcuri, hcpasses, hcfails"
 
 // parseMember reads `member ajp://host:port/path key=value…`.
 func parseMember(d *cf.Dispenser, args []string) (member, error) {
@@ -268,7 +270,12 @@ func parseMember(d *cf.Dispenser, args []string) (member, error) {
 			}
 		case "redirect":
 			m.route.Redirect = v
-		case "secret", "ping", "timeout", "connectiontimeout", "ttl", "max", "retry":
+		case "http":
+			if m.http, err = httpConnector(v); err != nil {
+				return m, d.Errf("http=%s: %v", v, err)
+			}
+		case "secret", "ping", "timeout", "connectiontimeout", "ttl", "max", "retry",
+			"hcmethod", "hcinterval", "hcuri", "hcpasses", "hcfails":
 			m.params[k] = v
 		default:
 			return m, d.Errf("member parameter %q is not supported by ajp_balancer (supported: %s)", k, memberParams)
@@ -317,4 +324,18 @@ func matcherPrefix(set caddy.ModuleMap) (string, error) {
 		return "", fmt.Errorf("path pattern %q is not a prefix", paths[0])
 	}
 	return strings.TrimRight(p, "/"), nil
+}
+
+// httpConnector reads http=host:port (or http://host:port), the member's
+// HTTP connector.
+func httpConnector(v string) (string, error) {
+	v = strings.TrimPrefix(v, "http://")
+	host, port, err := net.SplitHostPort(strings.TrimRight(v, "/"))
+	if err != nil || host == "" || port == "" {
+		return "", fmt.Errorf("want the host:port of the node's HTTP connector, e.g. http=10.0.0.1:8080")
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", fmt.Errorf("port %q is not a number", port)
+	}
+	return net.JoinHostPort(host, port), nil
 }
