@@ -39,7 +39,8 @@ func (t *Transport) prepare(r *http.Request) (ex *exchange, refusal *http.Respon
 
 	if up := r.Header.Get("Upgrade"); up != "" {
 		return refuseWith(http.StatusNotImplemented,
-			"AJP cannot carry protocol upgrades; proxy them to the member's HTTP connector", zap.String("upgrade", up))
+			"AJP cannot carry protocol upgrades: name the node's HTTP connector (ajp_balancer: member ajp://… http=host:port), "+
+				"or route upgrade requests to it with a reverse_proxy over HTTP", zap.String("upgrade", up))
 	}
 
 	// One allocation holds the request's encoding state and the response.
