@@ -170,8 +170,15 @@ func (t *Transport) buildForwardRequest(r *http.Request, fr *ajp.ForwardRequest)
 		}
 	}
 
-	// Headers.
-	hs := fr.Headers[:0]
+	fr.Headers = forwardHeaders(r, fr.Headers[:0])
+	t.forwardAttributes(r, fr, connIP, connPort, clientIP, localIP)
+}
+
+// forwardHeaders appends the client's headers to hs as Tomcat gets them:
+// hop-by-hop ones dropped, repeated ones joined, Host and Content-Length
+// from the request itself.
+func forwardHeaders(r *http.Request, hs []ajp.Header) []ajp.Header {
+	hs = hs[:0]
 	var connTokens string
 	if c := r.Header["Connection"]; len(c) > 0 {
 		connTokens = strings.ToLower(strings.Join(c, ","))
@@ -208,9 +215,13 @@ func (t *Transport) buildForwardRequest(r *http.Request, fr *ajp.ForwardRequest)
 	case r.ContentLength == 0 && len(r.Header["Content-Length"]) > 0:
 		hs = append(hs, ajp.Header{Name: "Content-Length", Value: "0"})
 	}
-	fr.Headers = hs
+	return hs
+}
 
-	// Attributes.
+// forwardAttributes sets the attributes: only what Caddy itself determined
+// (client address, TLS state, its own authentication) and the operator's
+// request_attributes.
+func (t *Transport) forwardAttributes(r *http.Request, fr *ajp.ForwardRequest, connIP, connPort, clientIP, localIP string) {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	fr.RemoteUser, fr.AuthType = "", ""
 	if repl != nil {
