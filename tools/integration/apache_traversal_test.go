@@ -24,6 +24,8 @@ func mdCell(s string) string {
 }
 
 func TestApacheTraversalComparison(t *testing.T) {
+	// Under -short TestMain starts no Tomcat: tomcat is nil.
+	skipIfShort(t)
 	apache := apachetest.StartT(t, apachetest.Options{
 		Mode:    apachetest.ModeProxyAJP,
 		Path:    "/share",

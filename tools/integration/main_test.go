@@ -65,6 +65,8 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	flag.Parse()
 	if testing.Short() {
+		// No servers under -short: every test calls skipIfShort (itself or
+		// through loadCaddyfile or caddyBinary) before it touches tomcat.
 		return m.Run()
 	}
 	// Caddy's own state (internal CA, certificates) goes to a scratch home.
