@@ -9,6 +9,17 @@
 // (SimpleTcpCluster, DeltaManager, static membership on loopback).
 //
 // Nothing here skips when Tomcat is missing: Start returns an error and
-// StartT fails the test. See /work/shared/AJP.md for the pitfalls this
-// package works around.
+// StartT fails the test.
+//
+// Pitfalls of Tomcat on loopback that this package works around:
+//   - an open AJP port is not a ready Tomcat (connectors bind seconds before
+//     the webapps are deployed): a node is ready after "Server startup in";
+//   - cluster nodes started together block each other's session state
+//     transfer: StartCluster starts them one after the other;
+//   - multicast membership does not work on loopback: static membership,
+//     and a 1 s channel heartbeat (Tomcat: 5 s) so a restarted node is
+//     re-admitted quickly;
+//   - Tomcat logs every -D JVM argument: the AJP secret goes into the
+//     generated server.xml, never onto the command line;
+//   - a SIGKILLed node is a zombie until reaped: Stop waits for the process.
 package tomcattest
