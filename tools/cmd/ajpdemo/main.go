@@ -2,8 +2,10 @@
 // Tomcat cluster (AJP on 8010/8011, jvmRoute tomcat1/tomcat2, session
 // replication) with the sample application, writes a Caddyfile that serves
 // it through the AJP transport and the sticky_route policy on
-// https://localhost:8443, runs the Caddy binary built with caddy-ajp, and
-// stops everything on Ctrl-C.
+// https://localhost:8443 (http://localhost:8080 redirects there; Caddy's
+// admin API is on 127.0.0.1:2019), runs the Caddy binary built with
+// caddy-ajp, and stops everything on Ctrl-C. Everything listens on
+// 127.0.0.1 only.
 package main
 
 import (
@@ -28,12 +30,17 @@ const caddyfile = `{
 	https_port 8443
 	default_bind 127.0.0.1
 	skip_install_trust
+	# Caddy's own HTTP->HTTPS redirect leaves out the port when it is
+	# https_port (it assumes clients reach that port as 443), so it would
+	# send http://localhost:8080/ to https://localhost/, where nothing
+	# listens. The site below redirects instead.
+	auto_https disable_redirects
 }
 
-# Caddy's automatic redirect assumes clients reach HTTPS on 443; the demo
-# runs without root on 8443, so it says where to go.
-http://localhost:8080 {
-	redir https://{host}:8443{uri} permanent
+# Plain HTTP on :8080, whatever the Host (localhost, 127.0.0.1), goes to
+# the one HTTPS site.
+http://:8080 {
+	redir https://localhost:8443{uri} permanent
 }
 
 localhost:8443 {
@@ -132,6 +139,7 @@ func run(caddyBin, dir string) error {
                                                   in the session and names the node
            https://localhost:8443/share/echo.jsp  what the servlet sees of your request
     Or     curl -k -c jar -b jar https://localhost:8443/share/session.jsp
+           (http://localhost:8080/ redirects to https://localhost:8443/)
 
   Failover: note the node serving you, then kill it
            kill -9 %d    (tomcat1)      kill -9 %d    (tomcat2)
