@@ -29,7 +29,7 @@ import (
 func TestStreamedChunksReachTheClientBeforeTheEnd(t *testing.T) {
 	tc := loadCaddyfile(t, basicSite)
 	const delay = 400 * time.Millisecond
-	resp, err := tc.Client.Get("http://127.0.0.1:9080/share/stream.jsp?n=4&delay=" + strconv.Itoa(int(delay/time.Millisecond)))
+	resp, err := tc.Client.Get(httpBase + "/share/stream.jsp?n=4&delay=" + strconv.Itoa(int(delay/time.Millisecond)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestStreamedChunksReachTheClientBeforeTheEnd(t *testing.T) {
 
 func TestSeveralSetCookiesAndRepeatedHeadersAreKept(t *testing.T) {
 	tc := loadCaddyfile(t, basicSite)
-	resp, err := tc.Client.Get("http://127.0.0.1:9080/share/headers.jsp")
+	resp, err := tc.Client.Get(httpBase + "/share/headers.jsp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestSeveralSetCookiesAndRepeatedHeadersAreKept(t *testing.T) {
 	}
 
 	// Repeated request headers reach the servlet joined, as through Apache.
-	req, _ := http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp", nil)
+	req, _ := http.NewRequest("GET", httpBase+"/share/echo.jsp", nil)
 	req.Header.Add("X-Dup", "one")
 	req.Header.Add("X-Dup", "two")
 	e, _ := doEcho(t, tc.Client, req)
@@ -86,13 +86,13 @@ func TestSeveralSetCookiesAndRepeatedHeadersAreKept(t *testing.T) {
 func TestBodylessResponses(t *testing.T) {
 	tc := loadCaddyfile(t, basicSite)
 	for _, code := range []int{204, 304} {
-		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:9080/share/status.jsp?code=%d", code), nil)
+		req, _ := http.NewRequest("GET", fmt.Sprintf(httpBase+"/share/status.jsp?code=%d", code), nil)
 		resp, b := do(t, tc.Client, req)
 		if resp.StatusCode != code || len(b) != 0 {
 			t.Errorf("status.jsp?code=%d: got %d with %d body bytes", code, resp.StatusCode, len(b))
 		}
 	}
-	req, _ := http.NewRequest("HEAD", "http://127.0.0.1:9080/share/bytes.jsp?n=5000", nil)
+	req, _ := http.NewRequest("HEAD", httpBase+"/share/bytes.jsp?n=5000", nil)
 	resp, err := tc.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func TestBodylessResponses(t *testing.T) {
 		t.Errorf("HEAD bytes.jsp: status %d, Content-Length %d (want 200, 5000)", resp.StatusCode, resp.ContentLength)
 	}
 	// The connection is clean after bodyless exchanges: the next GET is whole.
-	req, _ = http.NewRequest("GET", "http://127.0.0.1:9080/share/bytes.jsp?n=5000", nil)
+	req, _ = http.NewRequest("GET", httpBase+"/share/bytes.jsp?n=5000", nil)
 	_, b := do(t, tc.Client, req)
 	if len(b) != 5000 {
 		t.Errorf("GET after HEAD: %d bytes", len(b))
@@ -112,7 +112,7 @@ func TestBodylessResponses(t *testing.T) {
 func TestExpectContinueIsAnsweredAndTheBodyArrives(t *testing.T) {
 	loadCaddyfile(t, basicSite)
 	body := pattern(100 << 10)
-	req, _ := http.NewRequest("POST", "http://127.0.0.1:9080/share/echo.jsp", bytes.NewReader(body))
+	req, _ := http.NewRequest("POST", httpBase+"/share/echo.jsp", bytes.NewReader(body))
 	req.Header.Set("Expect", "100-continue")
 	got100 := false
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
@@ -134,13 +134,13 @@ func TestHeadersLargerThanThePacketGet400(t *testing.T) {
 	off := logOffset(t)
 	// 7800 bytes of header value still fit in an 8 KiB packet, next to
 	// the X-Forwarded-* and Via headers reverse_proxy adds.
-	req, _ := http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp", nil)
+	req, _ := http.NewRequest("GET", httpBase+"/share/echo.jsp", nil)
 	req.Header.Set("X-Big", strings.Repeat("a", 7800))
 	e, _ := doEcho(t, tc.Client, req)
 	if v := e.header("X-Big"); len(v) != 1 || len(v[0]) != 7800 {
 		t.Errorf("7800-byte header did not arrive whole")
 	}
-	req, _ = http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp", nil)
+	req, _ = http.NewRequest("GET", httpBase+"/share/echo.jsp", nil)
 	req.Header.Set("X-Big", strings.Repeat("a", 9000))
 	resp, b := do(t, tc.Client, req)
 	if resp.StatusCode != 400 || !strings.Contains(string(b), "AJP packet of 8192 bytes") {
@@ -154,7 +154,7 @@ func TestHeadersLargerThanThePacketGet400(t *testing.T) {
 
 func TestUpgradeRequestsGet501(t *testing.T) {
 	tc := loadCaddyfile(t, basicSite)
-	req, _ := http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp", nil)
+	req, _ := http.NewRequest("GET", httpBase+"/share/echo.jsp", nil)
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
@@ -168,7 +168,7 @@ func TestUpgradeRequestsGet501(t *testing.T) {
 func TestClientAddressPortAndProtocol(t *testing.T) {
 	tc := loadCaddyfile(t, basicSite)
 	var local string
-	req, _ := http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp", nil)
+	req, _ := http.NewRequest("GET", httpBase+"/share/echo.jsp", nil)
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 		GotConn: func(i httptrace.GotConnInfo) { local = i.Conn.LocalAddr().String() },
 	}))
@@ -177,7 +177,7 @@ func TestClientAddressPortAndProtocol(t *testing.T) {
 	if e.RemoteAddr != "127.0.0.1" || strconv.Itoa(e.RemotePort) != port {
 		t.Errorf("servlet saw client %s:%d, client is %s", e.RemoteAddr, e.RemotePort, local)
 	}
-	if e.LocalAddr != "127.0.0.1" || e.ServerName != "127.0.0.1" || e.ServerPort != 9080 || e.Scheme != "http" || e.Secure {
+	if e.LocalAddr != "127.0.0.1" || e.ServerName != "127.0.0.1" || e.ServerPort != httpPort || e.Scheme != "http" || e.Secure {
 		t.Errorf("local %s, server %s:%d, scheme %s, secure %v", e.LocalAddr, e.ServerName, e.ServerPort, e.Scheme, e.Secure)
 	}
 	if e.Protocol != "HTTP/1.1" {
@@ -185,12 +185,12 @@ func TestClientAddressPortAndProtocol(t *testing.T) {
 	}
 
 	// An HTTP/1.0 client reaches Tomcat as HTTP/1.0, as through Apache.
-	c, err := net.Dial("tcp", "127.0.0.1:9080")
+	c, err := net.Dial("tcp", httpAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	fmt.Fprint(c, "GET /share/echo.jsp HTTP/1.0\r\nHost: 127.0.0.1:9080\r\n\r\n")
+	fmt.Fprintf(c, "GET /share/echo.jsp HTTP/1.0\r\nHost: %s\r\n\r\n", httpAddr)
 	raw, _ := io.ReadAll(c)
 	if !bytes.Contains(raw, []byte(`"protocol":"HTTP/1.0"`)) {
 		t.Errorf("HTTP/1.0 request: %s", raw)
@@ -202,7 +202,7 @@ const tomcatProtocolAttr = "org.apache.tomcat.util.net.secure_protocol_version"
 
 func TestHTTPSFactsReachTheServlet(t *testing.T) {
 	loadCaddyfile(t, `
-https://localhost:9443 {
+https://localhost:{HTTPS_PORT} {
 	tls internal {
 		client_auth {
 			mode request
@@ -221,12 +221,12 @@ https://localhost:9443 {
 		cfg := client.Transport.(*http.Transport).TLSClientConfig
 		cfg.MinVersion, cfg.MaxVersion = version, version
 		cfg.Certificates = []tls.Certificate{cert}
-		waitTLS(t, client, "https://localhost:9443/share/tiny.jsp")
-		req, _ := http.NewRequest("GET", "https://localhost:9443/share/echo.jsp?attr="+tomcatProtocolAttr, nil)
+		waitTLS(t, client, httpsBase+"/share/tiny.jsp")
+		req, _ := http.NewRequest("GET", httpsBase+"/share/echo.jsp?attr="+tomcatProtocolAttr, nil)
 		e, resp := doEcho(t, client, req)
 		client.CloseIdleConnections()
 		cs := resp.TLS
-		if !e.Secure || e.Scheme != "https" || e.ServerPort != 9443 {
+		if !e.Secure || e.Scheme != "https" || e.ServerPort != httpsPort {
 			t.Errorf("TLS %x: secure %v scheme %s port %d", version, e.Secure, e.Scheme, e.ServerPort)
 		}
 		if got := e.Attributes["jakarta.servlet.request.cipher_suite"]; got != tls.CipherSuiteName(cs.CipherSuite) {
@@ -254,12 +254,12 @@ https://localhost:9443 {
 
 	// Tomcat builds https redirects from what it was told.
 	client := httpsClient(t)
-	resp, err := client.Get("https://localhost:9443/share/redirect.jsp")
+	resp, err := client.Get(httpsBase + "/share/redirect.jsp")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "https://localhost:9443/share/") {
+	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, httpsBase+"/share/") {
 		t.Errorf("redirect to %q", loc)
 	}
 }
@@ -267,7 +267,7 @@ https://localhost:9443 {
 func TestWrongSecretIsAClearError(t *testing.T) {
 	const wrong = "Wr0ngSecretValue-xyz"
 	tc := loadCaddyfile(t, `
-http://127.0.0.1:9080 {
+http://127.0.0.1:{HTTP_PORT} {
 	reverse_proxy {AJP} {
 		transport ajp {
 			secret `+wrong+`
@@ -276,7 +276,7 @@ http://127.0.0.1:9080 {
 }
 `)
 	off := logOffset(t)
-	resp, err := tc.Client.Get("http://127.0.0.1:9080/share/echo.jsp")
+	resp, err := tc.Client.Get(httpBase + "/share/echo.jsp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestStoppedTomcatGives502(t *testing.T) {
 	skipIfShort(t)
 	node := tomcattest.StartT(t, tomcattest.Options{Name: "stopped", AJPPort: tomcattest.FreePort(t), Secret: secret})
 	tc := loadCaddyfile(t, `
-http://127.0.0.1:9080 {
+http://127.0.0.1:{HTTP_PORT} {
 	reverse_proxy `+node.AJPAddr()+` {
 		transport ajp {
 			secret {env.AJP_TEST_SECRET}
@@ -305,7 +305,7 @@ http://127.0.0.1:9080 {
 	}
 }
 `)
-	resp, err := tc.Client.Get("http://127.0.0.1:9080/share/tiny.jsp")
+	resp, err := tc.Client.Get(httpBase + "/share/tiny.jsp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +317,7 @@ http://127.0.0.1:9080 {
 	if err := node.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	resp, err = tc.Client.Get("http://127.0.0.1:9080/share/tiny.jsp")
+	resp, err = tc.Client.Get(httpBase + "/share/tiny.jsp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ http://127.0.0.1:9080 {
 func TestNoConnectionOrGoroutineLeftAfterConfigUnload(t *testing.T) {
 	tc := loadCaddyfile(t, basicSite)
 	for i := 0; i < 20; i++ {
-		resp, err := tc.Client.Get("http://127.0.0.1:9080/share/tiny.jsp")
+		resp, err := tc.Client.Get(httpBase + "/share/tiny.jsp")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -348,7 +348,7 @@ func TestNoConnectionOrGoroutineLeftAfterConfigUnload(t *testing.T) {
 		t.Fatal("no pooled AJP connection after 20 requests")
 	}
 	loadCaddyfile(t, `
-http://127.0.0.1:9080 {
+http://127.0.0.1:{HTTP_PORT} {
 	respond "no proxy here"
 }
 `)
@@ -425,7 +425,7 @@ func waitTLS(t *testing.T, client *http.Client, url string) {
 func TestRemoteUserComesOnlyFromCaddysOwnAuthentication(t *testing.T) {
 	// bcrypt of "secret-pw" (caddy hash-password)
 	tc := loadCaddyfile(t, `
-http://127.0.0.1:9080 {
+http://127.0.0.1:{HTTP_PORT} {
 	handle /share/echo.jsp {
 		basic_auth {
 			alice $2a$14$uIkxR8uuz.TAWHcsbeabu./SoreKJ1XCjIE8ShlXEGq2408SQpQJy
@@ -445,14 +445,14 @@ http://127.0.0.1:9080 {
 	}
 }
 `)
-	req, _ := http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp", nil)
+	req, _ := http.NewRequest("GET", httpBase+"/share/echo.jsp", nil)
 	req.SetBasicAuth("alice", "secret-pw")
 	e, _ := doEcho(t, tc.Client, req)
 	if e.RemoteUser == nil || *e.RemoteUser != "alice" || e.AuthType == nil || *e.AuthType != "Basic" {
 		t.Errorf("after Caddy's basic_auth: remoteUser %v authType %v, want alice/Basic", e.RemoteUser, e.AuthType)
 	}
 	// a wrong password never reaches Tomcat
-	req2, _ := http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp", nil)
+	req2, _ := http.NewRequest("GET", httpBase+"/share/echo.jsp", nil)
 	req2.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("mallory:x")))
 	resp, err := tc.Client.Do(req2)
 	if err != nil {
@@ -464,7 +464,7 @@ http://127.0.0.1:9080 {
 	}
 	// an Authorization header Caddy did not check makes no remote user,
 	// even with tomcatAuthentication="false"
-	req3, _ := http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp;x=1", nil)
+	req3, _ := http.NewRequest("GET", httpBase+"/share/echo.jsp;x=1", nil)
 	req3.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("mallory:x")))
 	e3, _ := doEcho(t, tc.Client, req3)
 	if e3.RemoteUser != nil {
@@ -474,7 +474,7 @@ http://127.0.0.1:9080 {
 
 func TestRequestAttributesReachTheServletOrAreRefusedByTomcat(t *testing.T) {
 	tc := loadCaddyfile(t, `
-http://127.0.0.1:9080 {
+http://127.0.0.1:{HTTP_PORT} {
 	reverse_proxy {AJP} {
 		transport ajp {
 			secret {env.AJP_TEST_SECRET}
@@ -484,7 +484,7 @@ http://127.0.0.1:9080 {
 	}
 }
 `)
-	req, _ := http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp?attr=caddy.test.site,caddy.test.fixed", nil)
+	req, _ := http.NewRequest("GET", httpBase+"/share/echo.jsp?attr=caddy.test.site,caddy.test.fixed", nil)
 	e, _ := doEcho(t, tc.Client, req)
 	if e.Attributes["caddy.test.site"] != "127.0.0.1" || e.Attributes["caddy.test.fixed"] != "hello" {
 		t.Errorf("attributes %v", e.Attributes)
@@ -493,7 +493,7 @@ http://127.0.0.1:9080 {
 	// A name outside the connector's allowedRequestAttributesPattern: Tomcat
 	// refuses the request; the client gets 502 and the log says why.
 	tc = loadCaddyfile(t, `
-http://127.0.0.1:9080 {
+http://127.0.0.1:{HTTP_PORT} {
 	reverse_proxy {AJP} {
 		transport ajp {
 			secret {env.AJP_TEST_SECRET}
@@ -503,7 +503,7 @@ http://127.0.0.1:9080 {
 }
 `)
 	off := logOffset(t)
-	resp, err := tc.Client.Get("http://127.0.0.1:9080/share/echo.jsp")
+	resp, err := tc.Client.Get(httpBase + "/share/echo.jsp")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func startCluster(t *testing.T) ([]*tomcattest.Node, *http.Client) {
 	)
 	n1, n2 := nodes[0].AJPAddr(), nodes[1].AJPAddr()
 	loadCaddyfile(t, fmt.Sprintf(`
-http://127.0.0.1:9080 {
+http://127.0.0.1:{HTTP_PORT} {
 	reverse_proxy %[1]s %[2]s {
 		transport ajp {
 			secret {env.AJP_TEST_SECRET}
@@ -66,7 +66,7 @@ func newSessionClient(t *testing.T) *http.Client {
 }
 
 // sessionJSP is session.jsp behind the Caddy of startCluster.
-const sessionJSP = "http://127.0.0.1:9080/share/session.jsp"
+func sessionJSP() string { return httpBase + "/share/session.jsp" }
 
 // hit GETs url (a session.jsp) with c and decodes the session it prints;
 // any status but 200 is an error.
@@ -94,13 +94,13 @@ func sessionBase(id string) string {
 
 func TestStickySessionSurvivesTheDeathOfItsNode(t *testing.T) {
 	nodes, c := startCluster(t)
-	first, _, err := hit(c, sessionJSP)
+	first, _, err := hit(c, sessionJSP())
 	if err != nil {
 		t.Fatal(err)
 	}
 	home := first.Node
 	for i := 2; i <= 10; i++ {
-		v, _, err := hit(c, sessionJSP)
+		v, _, err := hit(c, sessionJSP())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +120,7 @@ func TestStickySessionSurvivesTheDeathOfItsNode(t *testing.T) {
 	if err := dead.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	v, resp, err := hit(c, sessionJSP)
+	v, resp, err := hit(c, sessionJSP())
 	if err != nil {
 		t.Fatalf("first request after SIGKILL of %s: %v", home, err)
 	}
@@ -133,7 +133,7 @@ func TestStickySessionSurvivesTheDeathOfItsNode(t *testing.T) {
 	// Tomcat's JvmRouteBinderValve re-binds the session to the survivor;
 	// from now on it sticks there.
 	for i := 12; i <= 16; i++ {
-		v, resp, err := hit(c, sessionJSP)
+		v, resp, err := hit(c, sessionJSP())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +156,7 @@ func TestStickySessionSurvivesTheDeathOfItsNode(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		v, _, err := hit(newSessionClient(t), sessionJSP)
+		v, _, err := hit(newSessionClient(t), sessionJSP())
 		if err == nil && v.Node == dead.Name() {
 			break
 		}
@@ -166,7 +166,7 @@ func TestStickySessionSurvivesTheDeathOfItsNode(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	// and the old session still counts on, wherever it lives now
-	v, _, err = hit(c, sessionJSP)
+	v, _, err = hit(c, sessionJSP())
 	if err != nil || v.Count != 17 {
 		t.Fatalf("old session after the restart: %+v %v", v, err)
 	}
@@ -189,7 +189,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 			c := newSessionClient(t)
 			prev := 0
 			for time.Now().Before(stop) {
-				v, _, err := hit(c, sessionJSP)
+				v, _, err := hit(c, sessionJSP())
 				requests.Add(1)
 				if err != nil {
 					failed.Add(1)

@@ -55,10 +55,10 @@ localhost {
 }
 `, nodes[0].AJPAddr(), nodes[1].AJPAddr()))
 	c := httpsClient(t)
-	waitTLS(t, c, "https://localhost:9443/share/tiny.jsp")
+	waitTLS(t, c, httpsBase+"/share/tiny.jsp")
 
 	// HTTP redirects to HTTPS.
-	resp, err := c.Get("http://localhost:9080/share/echo.jsp")
+	resp, err := c.Get(fmt.Sprintf("http://localhost:%d/share/echo.jsp", httpPort))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,24 +68,24 @@ localhost {
 	}
 
 	// Tomcat sees a secure request and builds https redirects.
-	req, _ := http.NewRequest("GET", "https://localhost:9443/share/echo.jsp", nil)
+	req, _ := http.NewRequest("GET", httpsBase+"/share/echo.jsp", nil)
 	e, _ := doEcho(t, c, req)
 	if !e.Secure || e.Scheme != "https" {
 		t.Errorf("servlet saw secure=%v scheme=%s", e.Secure, e.Scheme)
 	}
-	resp, err = c.Get("https://localhost:9443/share/redirect.jsp")
+	resp, err = c.Get(httpsBase + "/share/redirect.jsp")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "https://localhost:9443/share/") {
+	if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, httpsBase+"/share/") {
 		t.Errorf("Tomcat's redirect: %q", loc)
 	}
 
 	// The failover story: stick, kill the node, continue the session.
 	get := func() sessionView {
 		t.Helper()
-		v, _, err := hit(c, "https://localhost:9443/share/session.jsp")
+		v, _, err := hit(c, httpsBase+"/share/session.jsp")
 		if err != nil {
 			t.Fatalf("session.jsp: %v", err)
 		}
@@ -113,7 +113,7 @@ localhost {
 // members; ProxyPassReverse fixes redirects and cookie paths.
 func TestAjpBalancerMapsPathsLikeProxyPass(t *testing.T) {
 	loadCaddyfile(t, `
-http://127.0.0.1:9080 {
+http://127.0.0.1:{HTTP_PORT} {
 	ajp_balancer /app* {
 		member ajp://{AJP}/share route=tomcat-it
 		secret {env.AJP_TEST_SECRET}
@@ -122,20 +122,20 @@ http://127.0.0.1:9080 {
 `)
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequest("GET", "http://127.0.0.1:9080/app/echo.jsp?q=1", nil)
+	req, _ := http.NewRequest("GET", httpBase+"/app/echo.jsp?q=1", nil)
 	e, _ := doEcho(t, c, req)
 	if e.RequestURI != "/share/echo.jsp" || e.QueryString == nil || *e.QueryString != "q=1" {
 		t.Errorf("servlet saw %s ? %v, want /share/echo.jsp ? q=1", e.RequestURI, e.QueryString)
 	}
-	resp, err := c.Get("http://127.0.0.1:9080/app/redirect.jsp")
+	resp, err := c.Get(httpBase + "/app/redirect.jsp")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if loc := resp.Header.Get("Location"); loc != "http://127.0.0.1:9080/app/echo.jsp" {
-		t.Errorf("redirect Location %q, want http://127.0.0.1:9080/app/echo.jsp", loc)
+	if loc := resp.Header.Get("Location"); loc != httpBase+"/app/echo.jsp" {
+		t.Errorf("redirect Location %q, want %s", loc, httpBase+"/app/echo.jsp")
 	}
-	resp, err = c.Get("http://127.0.0.1:9080/app/session.jsp")
+	resp, err = c.Get(httpBase + "/app/session.jsp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ http://127.0.0.1:9080 {
 		t.Fatalf("session cookie %q, want Path=/app", sc)
 	}
 	// the browser sends the rewritten cookie back and the session counts on
-	v, _, err := hit(c, "http://127.0.0.1:9080/app/session.jsp")
+	v, _, err := hit(c, httpBase+"/app/session.jsp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ http://127.0.0.1:9080 {
 		t.Errorf("second request of the session: %+v, want count 2", v)
 	}
 	// the ;jsessionid= path parameter works through the mapping too
-	v2, _, err := hit(http.DefaultClient, "http://127.0.0.1:9080/app/session.jsp;jsessionid="+v.ID)
+	v2, _, err := hit(http.DefaultClient, httpBase+"/app/session.jsp;jsessionid="+v.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ http://127.0.0.1:9080 {
 	// only the mapped path is reachable: the rest is refused, or falls
 	// through to Caddy's empty default response
 	for _, p := range []string{"/app/..;/private/", "/APP/echo.jsp", "/share/echo.jsp", "/private/"} {
-		req, _ := http.NewRequest("GET", "http://127.0.0.1:9080"+p, nil)
+		req, _ := http.NewRequest("GET", httpBase+p, nil)
 		resp, b := do(t, http.DefaultClient, req)
 		if (resp.StatusCode < 400 && len(b) > 0) || strings.Contains(string(b), "PRIVATE") {
 			t.Errorf("%s: %d %.80q", p, resp.StatusCode, b)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,11 +23,18 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
-const (
-	adminPort = 2999 // caddytest's default
-	httpPort  = 9080
-	httpsPort = 9443
-	secret    = "s3cr3t-for-tests"
+const secret = "s3cr3t-for-tests"
+
+// The in-process Caddy's ports, free ones picked by TestMain. Not fixed
+// ports (caddytest's 2999, the usual 9080 and 9443): Caddy listens with
+// SO_REUSEPORT, so two runs on one machine (`make test` in two checkouts)
+// would share them and answer each other's requests and config loads.
+var (
+	adminPort, httpPort, httpsPort int
+	// httpAddr is "127.0.0.1:<httpPort>"; httpBase and httpsBase are the
+	// origins of the test sites, http://127.0.0.1:<httpPort> and
+	// https://localhost:<httpsPort>.
+	httpAddr, httpBase, httpsBase string
 )
 
 // tomcat is the node the transport tests share: AJP with a secret, /share
@@ -82,6 +90,17 @@ func run(m *testing.M) int {
 	os.Setenv("CADDY_IT_LOG", tmp+"/caddy.log")
 	caddyLog = tmp + "/caddy.log"
 
+	for _, p := range []*int{&adminPort, &httpPort, &httpsPort} {
+		if *p, err = harness.FreePort(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	httpAddr = fmt.Sprintf("127.0.0.1:%d", httpPort)
+	httpBase = "http://" + httpAddr
+	httpsBase = fmt.Sprintf("https://localhost:%d", httpsPort)
+	caddytest.Default.AdminPort = adminPort
+
 	if err := startCaddy(tmp); err != nil {
 		fmt.Fprintln(os.Stderr, "FATAL: in-process Caddy did not start:", err)
 		return 1
@@ -134,11 +153,11 @@ func startCaddy(tmp string) error {
 }
 
 // globals are the options every test config starts with: everything on
-// 127.0.0.1, Caddy's test ports, no trust-store changes.
+// 127.0.0.1, the run's ports, no trust-store changes.
 const globals = `{
-	admin 127.0.0.1:2999
-	http_port 9080
-	https_port 9443
+	admin 127.0.0.1:{ADMIN_PORT}
+	http_port {HTTP_PORT}
+	https_port {HTTPS_PORT}
 	default_bind 127.0.0.1
 	grace_period 10s
 	skip_install_trust
@@ -151,8 +170,19 @@ const globals = `{
 }
 `
 
+// expand fills in a test Caddyfile: {AJP} is the shared Tomcat's AJP
+// address, {ADMIN_PORT}, {HTTP_PORT} and {HTTPS_PORT} the run's ports.
+func expand(caddyfile string) string {
+	return strings.NewReplacer(
+		"{AJP}", tomcat.AJPAddr(),
+		"{ADMIN_PORT}", strconv.Itoa(adminPort),
+		"{HTTP_PORT}", strconv.Itoa(httpPort),
+		"{HTTPS_PORT}", strconv.Itoa(httpsPort),
+	).Replace(caddyfile)
+}
+
 // loadCaddyfile loads a config made of globals and the given site blocks,
-// with {AJP} replaced by the shared Tomcat's AJP address.
+// expanded.
 func loadCaddyfile(t *testing.T, sites string) *caddytest.Tester {
 	t.Helper()
 	skipIfShort(t)
@@ -173,7 +203,7 @@ func loadCaddyfile(t *testing.T, sites string) *caddytest.Tester {
 			t.Logf("Caddy's log (errors, warnings, AJP) since this test's config:\n%s", strings.Join(keep, "\n"))
 		}
 	})
-	cfg := globals + strings.ReplaceAll(sites, "{AJP}", tomcat.AJPAddr())
+	cfg := expand(globals + sites)
 	tc.InitServer(cfg, "caddyfile")
 	if t.Failed() {
 		t.FailNow()

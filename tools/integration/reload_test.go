@@ -34,7 +34,7 @@ type reloadConfig struct {
 // balancerSite renders the site of a reloadConfig.
 func balancerSite(nodes []*tomcattest.Node, c reloadConfig) string {
 	var b strings.Builder
-	b.WriteString("http://127.0.0.1:9080 {\n\tajp_balancer /share* {\n")
+	b.WriteString("http://127.0.0.1:{HTTP_PORT} {\n\tajp_balancer /share* {\n")
 	for _, m := range c.members {
 		fmt.Fprintf(&b, "\t\tmember ajp://%s/share route=%s %s\n", nodes[m.node].AJPAddr(), nodes[m.node].Name(), m.params)
 	}
@@ -47,7 +47,7 @@ func balancerSite(nodes []*tomcattest.Node, c reloadConfig) string {
 func postLoad(sites string) (int, string, time.Duration, error) {
 	start := time.Now()
 	c := &http.Client{Timeout: 60 * time.Second}
-	resp, err := c.Post(fmt.Sprintf("http://127.0.0.1:%d/load", adminPort), "text/caddyfile", strings.NewReader(globals+sites))
+	resp, err := c.Post(fmt.Sprintf("http://127.0.0.1:%d/load", adminPort), "text/caddyfile", strings.NewReader(expand(globals+sites)))
 	if err != nil {
 		return 0, "", time.Since(start), err
 	}
@@ -77,7 +77,7 @@ func fetch(c *http.Client, path string) (int, []byte, *reqError) {
 	var reused bool
 	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace),
-		http.MethodGet, "http://127.0.0.1:9080"+path, nil)
+		http.MethodGet, httpBase+path, nil)
 	if err != nil {
 		return 0, nil, &reqError{err: err}
 	}
@@ -354,7 +354,7 @@ func TestHotReloadDropsNoRequest(t *testing.T) {
 	connsStopped := ajptransport.OpenConnections()
 
 	// Unload every AJP proxy: all connections and transport goroutines go.
-	status, body, _, err := postLoad("http://127.0.0.1:9080 {\n\trespond \"no proxy here\"\n}\n")
+	status, body, _, err := postLoad("http://127.0.0.1:{HTTP_PORT} {\n\trespond \"no proxy here\"\n}\n")
 	if err != nil || status != 200 {
 		t.Errorf("loading the config without AJP: status %d, %v: %s", status, err, body)
 	}

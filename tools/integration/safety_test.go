@@ -23,7 +23,7 @@ import (
 )
 
 const safetySite = `
-http://127.0.0.1:9080 {
+http://127.0.0.1:{HTTP_PORT} {
 	handle /share* {
 		reverse_proxy {AJP} {
 			transport ajp {
@@ -37,8 +37,6 @@ http://127.0.0.1:9080 {
 	}
 }
 `
-
-const safetyAddr = "127.0.0.1:9080"
 
 // Who answers a traversal row.
 const (
@@ -86,7 +84,7 @@ func traversalRows() []traversalRow {
 		{"/share/.;/private/", 400, byTransport, `".;" stays inside /share for Tomcat, but a segment that becomes "." through ";" is refused all the same`},
 		{"/share/x/..;", 400, byTransport, `trailing "..;" (Tomcat appends "/" and serves /share/)`},
 		{"/share/..;/share/echo.jsp", 400, byTransport, `"..;" that comes back into /share is refused too: the rule is per segment`},
-		{"http://127.0.0.1:9080/share/..;/private/", 400, byTransport, `absolute-form request target: Go parses the same Path`},
+		{httpBase + "/share/..;/private/", 400, byTransport, `absolute-form request target: Go parses the same Path`},
 		{"/share/%2e%2e%3b/private/", 404, byTomcat, `"%3b" is not a parameter separator (parameters are cut before decoding): the segment is the name "..;"`},
 		{"/share/..%3b/private/", 404, byTomcat, `same: "..%3b" is the name "..;", inside /share`},
 		{"/share/..%00/private/", 400, byTomcat, `"..%00" decodes to "..\0", not ".."; Tomcat refuses a NUL in the path with 400`},
@@ -119,7 +117,7 @@ func traversalRows() []traversalRow {
 // rawExchange sends raw on a new connection to Caddy and reads one
 // response; it never waits longer than timeout.
 func rawExchange(raw string, timeout time.Duration) (*http.Response, []byte, error) {
-	return rawExchangeAt(safetyAddr, raw, timeout)
+	return rawExchangeAt(httpAddr, raw, timeout)
 }
 
 // rawExchangeAt is rawExchange against any address (Apache's, for one).
@@ -147,7 +145,7 @@ func TestTraversalNeverReachesAnotherContext(t *testing.T) {
 	// this Tomcat, so "no PRIVATE" below means something.
 	loadCaddyfile(t, basicSite)
 	for _, p := range []string{"/private/", "/private/secret.txt"} {
-		_, body, err := rawExchange("GET "+p+" HTTP/1.1\r\nHost: "+safetyAddr+"\r\nConnection: close\r\n\r\n", 15*time.Second)
+		_, body, err := rawExchange("GET "+p+" HTTP/1.1\r\nHost: "+httpAddr+"\r\nConnection: close\r\n\r\n", 15*time.Second)
 		if err != nil || !strings.Contains(string(body), "PRIVATE") {
 			t.Fatalf("premise: %s through a catch-all proxy: %v %q", p, err, body)
 		}
@@ -157,7 +155,7 @@ func TestTraversalNeverReachesAnotherContext(t *testing.T) {
 	for _, row := range traversalRows() {
 		t.Run(row.target, func(t *testing.T) {
 			off := logOffset(t)
-			raw := "GET " + row.target + " HTTP/1.1\r\nHost: " + safetyAddr + "\r\nConnection: close\r\n\r\n"
+			raw := "GET " + row.target + " HTTP/1.1\r\nHost: " + httpAddr + "\r\nConnection: close\r\n\r\n"
 			resp, body, err := rawExchange(raw, 15*time.Second)
 			if err != nil {
 				t.Fatalf("GET %s: %v", row.target, err)
@@ -252,7 +250,7 @@ func (o smugOutcome) summary() string {
 func strPtr(s string) *string { return &s }
 
 func smugPost(token, headers, body string) string {
-	return "POST /share/echo.jsp HTTP/1.1\r\nHost: " + safetyAddr + "\r\nX-Token: " + token + "\r\n" + headers + "\r\n" + body
+	return "POST /share/echo.jsp HTTP/1.1\r\nHost: " + httpAddr + "\r\nX-Token: " + token + "\r\n" + headers + "\r\n" + body
 }
 
 // What Caddy logs when a shape did what it claims.
@@ -265,7 +263,7 @@ const (
 func smugShapes(prefix string) []smugShape {
 	tok := func(n string) string { return prefix + "-" + n }
 	closeH := "Connection: close\r\n"
-	smuggled := "GET /share/echo.jsp HTTP/1.1\r\nHost: " + safetyAddr + "\r\nX-Token: smuggled-" + prefix + "\r\nConnection: close\r\n\r\n"
+	smuggled := "GET /share/echo.jsp HTTP/1.1\r\nHost: " + httpAddr + "\r\nX-Token: smuggled-" + prefix + "\r\nConnection: close\r\n\r\n"
 	return []smugShape{
 		{name: "CL and TE chunked", token: tok("cl-te"), mode: "read",
 			parts: []string{smugPost(tok("cl-te"), closeH+"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n", "5\r\nhello\r\n0\r\n\r\n")},
@@ -318,7 +316,7 @@ func smugShapes(prefix string) []smugShape {
 			parts: []string{smugPost(tok("cl0"), "Content-Length: 0\r\n", "GARBAGE /x HTTP/1.1\r\n\r\n")},
 			body:  strPtr(""), want: "200,400", why: "the bytes after an empty body are parsed as the client's next request: Go answers 400 (no Host)"},
 		{name: "GET with a body", token: tok("getbody"), mode: "read",
-			parts: []string{"GET /share/echo.jsp HTTP/1.1\r\nHost: " + safetyAddr + "\r\nX-Token: " + tok("getbody") + "\r\n" + closeH + "Content-Length: 5\r\n\r\nhello"},
+			parts: []string{"GET /share/echo.jsp HTTP/1.1\r\nHost: " + httpAddr + "\r\nX-Token: " + tok("getbody") + "\r\n" + closeH + "Content-Length: 5\r\n\r\nhello"},
 			body:  strPtr("hello"), want: "200", why: "a GET may carry a body; it is forwarded like any other"},
 		{name: "Expect 100-continue then disconnect", wantLog: logClientGone, token: tok("expect"), mode: "close", pause: 300 * time.Millisecond,
 			parts: []string{smugPost(tok("expect"), "Expect: 100-continue\r\nContent-Length: 50000\r\n", ""), strings.Repeat("e", 9000)},
@@ -339,10 +337,10 @@ func smugShapes(prefix string) []smugShape {
 			parts: []string{smugPost(tok("mid3"), "Transfer-Encoding: chunked\r\n", "2710\r\n"+strings.Repeat("d", 10000)+"\r\n"), "10\r\n0123"},
 			want:  "no response", why: "chunked body cut mid-chunk"},
 		{name: "disconnect mid-response", wantLog: logAborted, token: tok("midresp"), mode: "readsome", readLimit: 10 << 10,
-			parts: []string{"GET /share/bytes.jsp?n=5000000 HTTP/1.1\r\nHost: " + safetyAddr + "\r\nX-Token: " + tok("midresp") + "\r\nConnection: close\r\n\r\n"},
+			parts: []string{"GET /share/bytes.jsp?n=5000000 HTTP/1.1\r\nHost: " + httpAddr + "\r\nX-Token: " + tok("midresp") + "\r\nConnection: close\r\n\r\n"},
 			want:  "200", why: "the client reads 10 KiB of 5 MB and closes"},
 		{name: "disconnect mid-response (chunked response)", wantLog: logAborted, token: tok("midresp2"), mode: "readsome", readLimit: 10 << 10,
-			parts: []string{"GET /share/bytes.jsp?n=5000000&chunked=1 HTTP/1.1\r\nHost: " + safetyAddr + "\r\nX-Token: " + tok("midresp2") + "\r\nConnection: close\r\n\r\n"},
+			parts: []string{"GET /share/bytes.jsp?n=5000000&chunked=1 HTTP/1.1\r\nHost: " + httpAddr + "\r\nX-Token: " + tok("midresp2") + "\r\nConnection: close\r\n\r\n"},
 			want:  "200", why: "same without a Content-Length"},
 		{name: "chunk-size overflow", wantLog: logMalformedBody, token: tok("overflow"), mode: "read",
 			parts: []string{smugPost(tok("overflow"), closeH+"Transfer-Encoding: chunked\r\n", "ffffffffffffffffffff\r\nhello\r\n0\r\n\r\n")},
@@ -364,7 +362,7 @@ func smugShapes(prefix string) []smugShape {
 func smugConverse(s smugShape) smugOutcome {
 	start := time.Now()
 	o := smugOutcome{}
-	c, err := net.DialTimeout("tcp", safetyAddr, 5*time.Second)
+	c, err := net.DialTimeout("tcp", httpAddr, 5*time.Second)
 	if err != nil {
 		o.end = "dial: " + err.Error()
 		return o
@@ -508,7 +506,7 @@ func tokenRound(label string, n int) []string {
 	var errs []string
 	for i := 0; i < n; i++ {
 		tok := fmt.Sprintf("%s-%d-%s", label, i, randToken())
-		req, _ := http.NewRequest("GET", "http://"+safetyAddr+"/share/echo.jsp", nil)
+		req, _ := http.NewRequest("GET", "http://"+httpAddr+"/share/echo.jsp", nil)
 		req.Header.Set("X-Token", tok)
 		resp, err := client.Do(req)
 		if err != nil {
@@ -688,7 +686,7 @@ type oddHeader struct {
 
 func echoGet(token string, set func(h http.Header)) func() *http.Request {
 	return func() *http.Request {
-		req, _ := http.NewRequest("GET", "http://"+safetyAddr+"/share/echo.jsp", nil)
+		req, _ := http.NewRequest("GET", "http://"+httpAddr+"/share/echo.jsp", nil)
 		req.Header.Set("X-Token", token)
 		set(req.Header)
 		return req
@@ -754,7 +752,7 @@ func oddHeaders() []oddHeader {
 	}
 	cookieLine := strings.Join(cookies, "; ")
 	rawReq := func(token, headers string) string {
-		return "GET /share/echo.jsp HTTP/1.1\r\nHost: " + safetyAddr + "\r\nX-Token: " + token + "\r\nConnection: close\r\n" + headers + "\r\n"
+		return "GET /share/echo.jsp HTTP/1.1\r\nHost: " + httpAddr + "\r\nX-Token: " + token + "\r\nConnection: close\r\n" + headers + "\r\n"
 	}
 	var sepCookies strings.Builder
 	for _, c := range cookies {

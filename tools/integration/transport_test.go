@@ -36,7 +36,7 @@ type echo struct {
 }
 
 const basicSite = `
-http://127.0.0.1:9080 {
+http://127.0.0.1:{HTTP_PORT} {
 	reverse_proxy {AJP} {
 		transport ajp {
 			secret {env.AJP_TEST_SECRET}
@@ -92,14 +92,14 @@ func TestEveryMethodReachesTheServlet(t *testing.T) {
 		"CHECKOUT", "UNCHECKOUT", "SEARCH", "MKWORKSPACE", "UPDATE", "LABEL", "MERGE",
 		"BASELINE-CONTROL", "MKACTIVITY", "PATCH", "PURGE", "X-CUSTOM"}
 	for _, m := range methods {
-		req, _ := http.NewRequest(m, "http://127.0.0.1:9080/share/echo.jsp", nil)
+		req, _ := http.NewRequest(m, httpBase+"/share/echo.jsp", nil)
 		e, _ := doEcho(t, tc.Client, req)
 		if e.Method != m {
 			t.Errorf("sent %s, servlet saw %q", m, e.Method)
 		}
 	}
 	// HEAD has no body to decode; the status and headers must arrive.
-	req, _ := http.NewRequest("HEAD", "http://127.0.0.1:9080/share/echo.jsp", nil)
+	req, _ := http.NewRequest("HEAD", httpBase+"/share/echo.jsp", nil)
 	resp, err := tc.Client.Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("HEAD: %v %v", resp, err)
@@ -113,7 +113,7 @@ func TestRequestBodiesArriveByteExact(t *testing.T) {
 	for name, n := range sizes {
 		t.Run(name, func(t *testing.T) {
 			body := pattern(n)
-			req, _ := http.NewRequest("POST", "http://127.0.0.1:9080/share/echo.jsp", bytes.NewReader(body))
+			req, _ := http.NewRequest("POST", httpBase+"/share/echo.jsp", bytes.NewReader(body))
 			req.ContentLength = int64(n)
 			e, _ := doEcho(t, tc.Client, req)
 			if e.BodyLength != int64(n) || e.BodySHA256 != sha(body) {
@@ -127,7 +127,7 @@ func TestRequestBodiesArriveByteExact(t *testing.T) {
 	t.Run("300KiB chunked", func(t *testing.T) {
 		body := pattern(300 << 10)
 		// io.MultiReader hides the length, so the client sends it chunked.
-		req, _ := http.NewRequest("POST", "http://127.0.0.1:9080/share/echo.jsp", io.MultiReader(bytes.NewReader(body)))
+		req, _ := http.NewRequest("POST", httpBase+"/share/echo.jsp", io.MultiReader(bytes.NewReader(body)))
 		e, _ := doEcho(t, tc.Client, req)
 		if e.BodyLength != int64(len(body)) || e.BodySHA256 != sha(body) {
 			t.Errorf("servlet got %d bytes, sent %d chunked", e.BodyLength, len(body))
@@ -141,7 +141,7 @@ func TestRequestBodiesArriveByteExact(t *testing.T) {
 func TestLargeResponseArrivesByteExact(t *testing.T) {
 	tc := loadCaddyfile(t, basicSite)
 	for _, chunked := range []string{"", "&chunked=1"} {
-		resp, err := tc.Client.Get("http://127.0.0.1:9080/share/bytes.jsp?n=10485760&seed=7" + chunked)
+		resp, err := tc.Client.Get(httpBase + "/share/bytes.jsp?n=10485760&seed=7" + chunked)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,13 +166,13 @@ func TestLargeResponseArrivesByteExact(t *testing.T) {
 func TestQueryStringsAreForwardedEncoded(t *testing.T) {
 	tc := loadCaddyfile(t, basicSite)
 	for _, q := range []string{"a=1&b=2", "x=%20%2B%26%3D", "q=%C3%A9t%C3%A9", "flag", "a=1&a=2;b"} {
-		req, _ := http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp?"+q, nil)
+		req, _ := http.NewRequest("GET", httpBase+"/share/echo.jsp?"+q, nil)
 		e, _ := doEcho(t, tc.Client, req)
 		if e.QueryString == nil || *e.QueryString != q {
 			t.Errorf("query %q arrived as %v", q, e.QueryString)
 		}
 	}
-	req, _ := http.NewRequest("GET", "http://127.0.0.1:9080/share/echo.jsp", nil)
+	req, _ := http.NewRequest("GET", httpBase+"/share/echo.jsp", nil)
 	if e, _ := doEcho(t, tc.Client, req); e.QueryString != nil {
 		t.Errorf("no query, servlet saw %q", *e.QueryString)
 	}
