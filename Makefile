@@ -29,12 +29,12 @@ help:
 	@echo 'caddy-ajp: make TARGET'
 	@sed -n 's/^## \([a-z]*\): \(.*\)/\1\t\2/p' $(MAKEFILE_LIST) | while IFS="$$(printf '\t')" read -r t d; do printf '  %-6s %s\n' "$$t" "$$d"; done
 
-## test: gofmt, vet and every test of both modules, with real Tomcat, Apache and bin/caddy (~8 min)
+## test: gofmt, vet and every test of both modules, with real Tomcat, Apache and bin/caddy (~2 min)
 test: deps $(CADDY) vet
 	$(GO) test $(TESTFLAGS) ./...
 	cd tools && CADDY_BINARY=$(CURDIR)/$(CADDY) $(GO) test $(TESTFLAGS) ./...
 
-## unit: the fast tests of both modules (-short: no Tomcat, Apache or Caddy binary; ~1 min)
+## unit: the fast tests of both modules (-short: no Tomcat, Apache or Caddy binary; ~20 s)
 unit:
 	$(GO) test -short -count=1 ./...
 	cd tools && $(GO) test -short -count=1 ./...
