@@ -1,45 +1,67 @@
-# caddy-ajp: the two commands are `make demo` and `make test`.
+# caddy-ajp: `make help` lists the targets; `make demo` and `make test` are
+# the two most people want.
+#
+# Two Go modules live here: the plugin at the root (what users import) and
+# tools/ (launchers, benchmark, demo, integration tests, the pinned xcaddy),
+# which requires the plugin through `replace … => ../`. Every target that
+# runs Go code runs it in both.
 SHELL := /bin/sh
 GO ?= go
+.DEFAULT_GOAL := help
+
 CADDY_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/caddyserver/caddy/v2)
-SOURCES := $(shell find . -name '*.go' -not -path './.demo/*' -not -path './.bench/*') go.mod go.sum
+# bin/caddy is rebuilt only when the plugin's sources change, or the xcaddy
+# or Caddy version pinned in the go.mod files.
+SOURCES := $(shell find . -name '*.go' -not -path './tools/*' -not -path './.demo/*' -not -path './.bench/*') go.mod go.sum tools/go.mod
 CADDY := bin/caddy
 # xcaddy asks the module proxy for our module before it uses the local
 # replacement; a proxy that answers 403 instead of 404 for an unknown module
 # would stop the build, so the lookup ends with `off` instead of an error.
 XCADDY_GOPROXY := $(shell $(GO) env GOPROXY | sed -e 's/,direct$$//' -e 's/,off$$//' -e 's/|off$$//')|off
+# One test binary at a time: the Tomcat nodes, Apache and Caddy of one
+# package get the machine's cores to themselves.
+TESTFLAGS := -p 1 -count=1 -timeout 25m
 
-.PHONY: test demo deps build vet unit fuzz bench clean
+.PHONY: help test demo deps build vet unit fuzz bench clean
 
-## test: every test, including those against real Tomcat and the xcaddy-built Caddy
-test: deps $(CADDY)
+## help: list the targets (what plain `make` does)
+help:
+	@echo 'caddy-ajp: make TARGET'
+	@sed -n 's/^## \([a-z]*\): \(.*\)/\1\t\2/p' $(MAKEFILE_LIST) | while IFS="$$(printf '\t')" read -r t d; do printf '  %-6s %s\n' "$$t" "$$d"; done
+
+## test: gofmt, vet and every test of both modules, with real Tomcat, Apache and bin/caddy (~2 min)
+test: deps $(CADDY) vet
+	$(GO) test $(TESTFLAGS) ./...
+	cd tools && CADDY_BINARY=$(CURDIR)/$(CADDY) $(GO) test $(TESTFLAGS) ./...
+
+## unit: the fast tests of both modules (-short: no Tomcat, Apache or Caddy binary; ~20 s)
+unit:
+	$(GO) test -short -count=1 ./...
+	cd tools && $(GO) test -short -count=1 ./...
+
+## vet: gofmt check and go vet, both modules
+vet:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	# one test binary at a time: the Tomcat nodes, Apache and Caddy of one
-	# package get the machine's cores to themselves
-	CADDY_BINARY=$(CURDIR)/$(CADDY) $(GO) test -p 1 -count=1 -timeout 25m ./...
+	cd tools && $(GO) vet ./...
 
-## demo: Tomcat with the sample app behind Caddy on https://localhost:8443 (Ctrl-C stops it)
+## demo: two Tomcat nodes with the sample app behind Caddy on https://localhost:8443 (Ctrl-C stops it)
 demo: deps $(CADDY)
-	$(GO) run ./internal/cmd/ajpdemo -caddy $(CURDIR)/$(CADDY)
+	$(GO) -C tools build -o $(CURDIR)/bin/ajpdemo ./cmd/ajpdemo
+	bin/ajpdemo -caddy $(CURDIR)/$(CADDY)
 
-## build: Caddy with every caddy-ajp module, as users build it with xcaddy
+## build: bin/caddy, Caddy with every caddy-ajp module, built with xcaddy as users build it
 build: $(CADDY)
 
 $(CADDY): $(SOURCES)
 	@mkdir -p bin
-	GOPROXY='$(XCADDY_GOPROXY)' $(GO) tool xcaddy build $(CADDY_VERSION) --with github.com/caddy-ajp/caddy-ajp=. --output $(CADDY)
+	cd tools && GOPROXY='$(XCADDY_GOPROXY)' $(GO) tool xcaddy build $(CADDY_VERSION) --with github.com/caddy-ajp/caddy-ajp=$(CURDIR) --output $(CURDIR)/$(CADDY)
 
+## deps: install Tomcat 10.1, Apache httpd and mod_jk when missing (apt-get; sudo unless root)
 deps:
 	@./scripts/deps.sh
 
-vet:
-	gofmt -l . | (! grep .) && $(GO) vet ./...
-
-## unit: the fast tests only (no Tomcat, no Caddy binary)
-unit:
-	$(GO) test -short -count=1 ./...
-
-## fuzz: run every fuzz target (AJP decoder, Tomcat path reading) for FUZZTIME each
+## fuzz: run every fuzz target (AJP decoder, Tomcat path reading) for FUZZTIME each (default 30s)
 FUZZTIME ?= 30s
 fuzz:
 	@for pkg in ./ajptransport ./internal/tomcatpath; do \
@@ -48,11 +70,13 @@ fuzz:
 		done; \
 	done
 
-## bench: Apache mod_proxy_ajp / mod_jk, stock reverse_proxy and caddy-ajp in front of two Tomcat nodes, under wrk (BENCHMARKS.md)
+## bench: Apache mod_proxy_ajp / mod_jk, stock reverse_proxy and caddy-ajp under wrk, into BENCHMARKS.md (~15 min)
 bench:
 	@./scripts/deps.sh bench
 	$(MAKE) build
-	$(GO) run ./internal/cmd/ajpbench -caddy $(CURDIR)/$(CADDY) -out BENCHMARKS.md
+	$(GO) -C tools build -o $(CURDIR)/bin/ajpbench ./cmd/ajpbench
+	bin/ajpbench -caddy $(CURDIR)/$(CADDY) -out BENCHMARKS.md
 
+## clean: remove bin/ and the demo's and benchmark's working directories
 clean:
 	rm -rf bin .demo .bench

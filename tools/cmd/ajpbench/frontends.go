@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/caddy-ajp/caddy-ajp/tools/apachetest"
+	"github.com/caddy-ajp/caddy-ajp/tools/harness"
+	"github.com/caddy-ajp/caddy-ajp/tools/tomcattest"
+)
+
+// The front ends, in the order of the report. apacheProxyAJP is the
+// baseline every ratio refers to.
+const (
+	apacheProxyAJP = "apache-proxy_ajp"
+	apacheJK       = "apache-mod_jk"
+	caddyHTTP      = "caddy-http"
+	caddyAJP       = "caddy-ajp"
+	tomcatDirect   = "tomcat-direct"
+)
+
+var allFrontends = []string{apacheProxyAJP, apacheJK, caddyHTTP, caddyAJP, tomcatDirect}
+
+// frontend is one target of wrk.
+type frontend struct {
+	Name   string
+	URL    string // http://127.0.0.1:port
+	Desc   string
+	Config string     // the configuration, for the report (secret redacted)
+	pid    func() int // the proxy's process; 0 for tomcat-direct
+	stop   func() error
+}
+
+// apacheTuning replaces apachetest's test MPM (one child, 25 threads) with an
+// event MPM that holds 1000 busy keep-alive connections on 2 cores: 4 child
+// processes of 512 worker threads, all started at once and never reaped
+// during a run (MaxSpareThreads = MaxRequestWorkers). A worker is held for
+// the whole of a proxied request, and the kernel spreads wrk's 1000
+// connections unevenly over the children: with 256 threads per child, a
+// child whose workers were all busy closed all its idle keep-alive
+// connections (event.c: process_keepalive_queue(0) when workers_were_busy),
+// which wrk counted as read errors; with 512 each child can serve every
+// connection it accepted. Keep-alive requests per connection are unlimited,
+// as in Caddy and Tomcat's connectors here (Apache's default of 100 would
+// make wrk reconnect every 100 requests), and the listen backlog fits 1000
+// connections opened at once. The proxy modules' connection pools keep their
+// defaults (up to ThreadsPerChild connections per child and member).
+const apacheTuning = `StartServers 4
+ServerLimit 4
+ThreadLimit 512
+ThreadsPerChild 512
+MaxRequestWorkers 2048
+MinSpareThreads 64
+MaxSpareThreads 2048
+MaxConnectionsPerChild 0
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 5
+ListenBacklog 1024`
+
+// caddyGlobal are the global options of both Caddy front ends: no admin
+// endpoint (two Caddys would both want :2019), plain HTTP on 127.0.0.1,
+// warnings only. Caddy writes no access log unless a site asks for one.
+const caddyGlobal = `{
+	admin off
+	auto_https off
+	default_bind 127.0.0.1
+	log {
+		level WARN
+	}
+}
+`
+
+// caddyHTTPConfig is stock reverse_proxy over HTTP to the nodes' HTTP
+// connectors (Caddy's default HTTP transport: at most 32 idle connections
+// per upstream).
+func caddyHTTPConfig(port int, nodes []*tomcattest.Node) string {
+	return caddyGlobal + fmt.Sprintf(`
+http://:%d {
+	reverse_proxy /share* %s %s {
+		lb_policy round_robin
+	}
+}
+`, port, hostPort(nodes[0].HTTPURL()), hostPort(nodes[1].HTTPURL()))
+}
+
+// caddyAJPConfig is the user's Apache balancer as ajp_balancer.
+func caddyAJPConfig(port int, nodes []*tomcattest.Node) string {
+	return caddyGlobal + fmt.Sprintf(`
+http://:%d {
+	ajp_balancer /share* {
+		member ajp://%s/share route=%s
+		member ajp://%s/share route=%s
+		stickysession JSESSIONID|jsessionid
+		secret {env.AJP_SECRET}
+	}
+}
+`, port, nodes[0].AJPAddr(), nodes[0].JvmRoute(), nodes[1].AJPAddr(), nodes[1].JvmRoute())
+}
+
+func hostPort(url string) string { return strings.TrimPrefix(url, "http://") }
+
+// startApache starts one Apache front end (apacheProxyAJP or apacheJK)
+// balancing the nodes' AJP connectors.
+func startApache(ctx context.Context, name, secret string, nodes []*tomcattest.Node) (*frontend, error) {
+	mode := apachetest.ModeProxyAJP
+	desc := "Apache httpd, mod_proxy_ajp + mod_proxy_balancer (stickysession=JSESSIONID|jsessionid, secret), event MPM"
+	if name == apacheJK {
+		mode = apachetest.ModeJK
+		desc = "Apache httpd, mod_jk lb worker (sticky_session, secret), event MPM"
+	}
+	var members []apachetest.Member
+	for _, n := range nodes {
+		members = append(members, apachetest.Member{Addr: n.AJPAddr(), Route: n.JvmRoute()})
+	}
+	s, err := apachetest.Start(ctx, apachetest.Options{
+		Mode:        mode,
+		Members:     members,
+		Secret:      secret,
+		Path:        "/share",
+		LogLevel:    "warn",
+		ExtraConfig: apacheTuning,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	conf, _ := os.ReadFile(s.ConfigPath())
+	config := string(conf)
+	if mode == apachetest.ModeJK {
+		w, _ := os.ReadFile(filepath.Join(s.Dir(), "workers.properties"))
+		config += "\n# workers.properties\n" + string(w)
+	}
+	return &frontend{
+		Name:   name,
+		URL:    s.URL(),
+		Desc:   desc,
+		Config: strings.ReplaceAll(config, secret, "<secret>"),
+		pid:    s.PID,
+		stop:   s.Stop,
+	}, nil
+}
+
+// caddyProcess is a running bin/caddy.
+type caddyProcess struct {
+	cmd     *exec.Cmd
+	done    chan struct{} // closed once cmd is reaped
+	logPath string
+}
+
+// startCaddy runs `caddy run` on caddyfile in dir and waits until url
+// answers.
+func startCaddy(ctx context.Context, bin, dir, caddyfile string, env []string, url string) (*caddyProcess, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	cf := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(cf, []byte(caddyfile), 0o644); err != nil {
+		return nil, err
+	}
+	p := &caddyProcess{logPath: filepath.Join(dir, "caddy.log"), done: make(chan struct{})}
+	logf, err := os.Create(p.logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "run", "--config", cf, "--adapter", "caddyfile")
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), env...),
+		"XDG_DATA_HOME="+filepath.Join(dir, "data"),
+		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Own process group (Ctrl-C reaches ajpbench, which stops it), and
+	// SIGKILL should ajpbench die without cleaning up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	p.cmd = cmd
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	if _, err := harness.WaitHTTP(ctx, url, p.done, 20*time.Second); err != nil {
+		_ = p.Stop()
+		log, _ := os.ReadFile(p.logPath)
+		return nil, fmt.Errorf("caddy (%s): %w\n--- %s ---\n%s", cf, err, p.logPath, harness.Tail(string(log), 30))
+	}
+	return p, nil
+}
+
+// PID is Caddy's process id.
+func (p *caddyProcess) PID() int { return p.cmd.Process.Pid }
+
+// Stop sends SIGTERM, waits up to 10 s, then SIGKILLs the process group;
+// Caddy is always reaped. Stop is idempotent.
+func (p *caddyProcess) Stop() error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+		return fmt.Errorf("caddy %d did not stop within 10s, killed", p.cmd.Process.Pid)
+	}
+}

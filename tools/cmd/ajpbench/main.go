@@ -1,0 +1,536 @@
+// Command ajpbench is what `make bench` runs. It starts a two-node Tomcat
+// cluster (tomcat1, tomcat2: AJP connectors with a secret, HTTP connectors
+// for the baselines) and, each on its own port on 127.0.0.1 and each
+// balancing both nodes: Apache httpd with mod_proxy_ajp + mod_proxy_balancer
+// as in the user's story, Apache with mod_jk, stock Caddy reverse_proxy over
+// HTTP, and Caddy with caddy-ajp's ajp_balancer. It checks that every front
+// end serves the benchmark pages correctly, runs wrk against each of them
+// and against node 1's HTTP connector (the reference), interleaved over
+// several rounds, measures each proxy's CPU time and memory, prints a table
+// of medians and writes it with the machine and the method to BENCHMARKS.md.
+//
+// Every process it starts is stopped by PID at the end, also on Ctrl-C and
+// on errors, and it checks that none is left.
+//
+// Run it from the repository's root (its defaults, .bench and scripts/bench,
+// are relative to it), after `make build`:
+//
+//	go -C tools build -o ../bin/ajpbench ./cmd/ajpbench
+//	bin/ajpbench -caddy bin/caddy -out BENCHMARKS.md
+//	BENCH_ROUNDS=1 BENCH_DURATION=3s BENCH_WARMUP=1s bin/ajpbench   # quick check
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/caddy-ajp/caddy-ajp/tools/harness"
+	"github.com/caddy-ajp/caddy-ajp/tools/tomcattest"
+)
+
+// config is what the flags and BENCH_* variables set.
+type config struct {
+	caddy, out, dir, scripts string
+	rounds                   int
+	duration, warmup         time.Duration
+	prewarm                  time.Duration // the pass before round 1
+	timeout                  time.Duration // wrk --timeout
+	scenarios                []scenario
+	frontends                []string
+}
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("ajpbench: ")
+	cfg, err := parseConfig(os.Args[1:])
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := run(cfg); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func parseConfig(args []string) (config, error) {
+	var cfg config
+	var err error
+	env := func(name, def string) string {
+		if v := os.Getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs := flag.NewFlagSet("ajpbench", flag.ContinueOnError)
+	fs.StringVar(&cfg.caddy, "caddy", "bin/caddy", "the Caddy binary built with caddy-ajp (make build)")
+	fs.StringVar(&cfg.out, "out", "BENCHMARKS.md", "the Markdown report to write (\"\" for none)")
+	fs.StringVar(&cfg.dir, "dir", ".bench", "working directory: Tomcat bases, Caddy configs and logs")
+	fs.StringVar(&cfg.scripts, "scripts", "scripts/bench", "directory of the wrk Lua scripts")
+	rounds := fs.String("rounds", env("BENCH_ROUNDS", "3"), "rounds; each runs every scenario against every front end once (env BENCH_ROUNDS)")
+	duration := fs.String("duration", env("BENCH_DURATION", "10s"), "length of each measured wrk run (env BENCH_DURATION)")
+	warmup := fs.String("warmup", env("BENCH_WARMUP", "2s"), "length of the unmeasured wrk run before each measured one, 0 for none (env BENCH_WARMUP)")
+	prewarm := fs.String("prewarm", env("BENCH_PREWARM", "3s"), "length of the unmeasured pass over every scenario and front end before round 1 (JIT, pools), 0 for none (env BENCH_PREWARM)")
+	timeout := fs.String("timeout", env("BENCH_TIMEOUT", "10s"), "wrk --timeout: slower responses count as timeouts (env BENCH_TIMEOUT)")
+	scen := fs.String("scenarios", env("BENCH_SCENARIOS", "tiny,1MiB,post64k,c1000"), "scenarios to run (env BENCH_SCENARIOS)")
+	fronts := fs.String("frontends", env("BENCH_FRONTENDS", strings.Join(allFrontends, ",")), "front ends to run (env BENCH_FRONTENDS)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if cfg.rounds, err = strconv.Atoi(*rounds); err != nil || cfg.rounds < 1 {
+		return cfg, fmt.Errorf("rounds %q: want a positive integer", *rounds)
+	}
+	for _, d := range []struct {
+		s   string
+		p   *time.Duration
+		min time.Duration
+	}{{*duration, &cfg.duration, time.Second}, {*warmup, &cfg.warmup, 0}, {*prewarm, &cfg.prewarm, 0}, {*timeout, &cfg.timeout, time.Second}} {
+		if *d.p, err = time.ParseDuration(d.s); err != nil || *d.p < d.min {
+			return cfg, fmt.Errorf("duration %q: want at least %s (wrk counts whole seconds)", d.s, d.min)
+		}
+	}
+	for name := range strings.SplitSeq(*scen, ",") {
+		i := slices.IndexFunc(allScenarios, func(s scenario) bool { return s.Name == strings.TrimSpace(name) })
+		if i < 0 {
+			return cfg, fmt.Errorf("unknown scenario %q (have tiny, 1MiB, post64k, c1000)", name)
+		}
+		cfg.scenarios = append(cfg.scenarios, allScenarios[i])
+	}
+	for name := range strings.SplitSeq(*fronts, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(allFrontends, name) {
+			return cfg, fmt.Errorf("unknown front end %q (have %s)", name, strings.Join(allFrontends, ", "))
+		}
+		cfg.frontends = append(cfg.frontends, name)
+	}
+	// Report order, whatever order they were given in.
+	slices.SortFunc(cfg.frontends, func(a, b string) int {
+		return slices.Index(allFrontends, a) - slices.Index(allFrontends, b)
+	})
+	cfg.frontends = slices.Compact(cfg.frontends)
+	return cfg, nil
+}
+
+// bench holds everything one run of ajpbench started.
+type bench struct {
+	cfg     config
+	wrk     wrkRun
+	secret  string
+	nodes   []*tomcattest.Node
+	fronts  []*frontend
+	results []runResult
+
+	mu   sync.Mutex
+	pids map[int]procRecord // every process started, or seen in a proxy's tree
+
+	stopOnce   sync.Once
+	stopReport string
+	leftOver   bool // stopAll found (and killed) processes still running
+}
+
+// procRecord identifies a process for the final check; comm guards against
+// a pid reused by someone else's process.
+type procRecord struct{ comm, owner string }
+
+func run(cfg config) (err error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	defer func() {
+		if err != nil && ctx.Err() != nil {
+			err = errors.New("interrupted: stopped everything, no report written")
+		}
+	}()
+
+	nofile, err := raiseFileLimit()
+	if err != nil {
+		return err
+	}
+	wrkBin, err := exec.LookPath("wrk")
+	if err != nil {
+		return fmt.Errorf("wrk is not installed (./scripts/deps.sh bench): %w", err)
+	}
+	if cfg.caddy, err = filepath.Abs(cfg.caddy); err != nil {
+		return err
+	}
+	if st, err := os.Stat(cfg.caddy); err != nil || st.IsDir() {
+		return fmt.Errorf("no Caddy binary at %s (make build)", cfg.caddy)
+	}
+	if cfg.scripts, err = filepath.Abs(cfg.scripts); err != nil {
+		return err
+	}
+	for _, sc := range cfg.scenarios {
+		if sc.Script != "" {
+			if _, err := os.Stat(filepath.Join(cfg.scripts, sc.Script)); err != nil {
+				return fmt.Errorf("wrk script for %s: %w (run from the repository root or pass -scripts)", sc.Name, err)
+			}
+		}
+	}
+	if cfg.dir, err = filepath.Abs(cfg.dir); err != nil {
+		return err
+	}
+	for _, sub := range []string{"tomcat1", "tomcat2", caddyHTTP, caddyAJP} {
+		if err := os.RemoveAll(filepath.Join(cfg.dir, sub)); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(cfg.dir, 0o755); err != nil {
+		return err
+	}
+	secret := make([]byte, 16)
+	_, _ = rand.Read(secret)
+
+	b := &bench{
+		cfg:    cfg,
+		wrk:    wrkRun{bin: wrkBin, scriptsDir: cfg.scripts, timeout: cfg.timeout},
+		secret: hex.EncodeToString(secret),
+		pids:   map[int]procRecord{},
+	}
+	defer func() { log.Print(b.stopAll()) }()
+
+	runs := cfg.rounds * len(cfg.scenarios) * len(cfg.frontends)
+	pre := time.Duration(len(cfg.scenarios)*len(cfg.frontends)) * cfg.prewarm
+	log.Printf("open-file limit %d; %d rounds × %d scenarios × %d front ends = %d runs of %s (+%s warm-up each, %s pre-warm pass): about %s",
+		nofile, cfg.rounds, len(cfg.scenarios), len(cfg.frontends), runs, cfg.duration, cfg.warmup, pre,
+		(time.Duration(runs)*(cfg.duration+cfg.warmup+time.Second) + pre + 40*time.Second).Round(time.Minute))
+
+	if err := b.startTomcat(ctx); err != nil {
+		return err
+	}
+	if err := b.startFrontends(ctx); err != nil {
+		return err
+	}
+	for _, fe := range b.fronts {
+		want := []string{"tomcat1", "tomcat2"}
+		if fe.Name == tomcatDirect {
+			want = want[:1]
+		}
+		if err := verifyFrontend(ctx, fe, want); err != nil {
+			return fmt.Errorf("%s (%s) does not serve the benchmark pages correctly: %w", fe.Name, fe.URL, err)
+		}
+		log.Printf("%-17s %s: tiny.jsp, 1 MiB, 64 KiB POST and balancing checked", fe.Name, fe.URL)
+	}
+	m := collectMachine(ctx, cfg)
+	started := time.Now()
+	if err := b.runRounds(ctx); err != nil {
+		return err
+	}
+	m.Elapsed = time.Since(started)
+	m.LoadEnd = loadAvg()
+
+	stopped := b.stopAll() // the deferred call logs it
+	report := renderReport(b, m, stopped)
+	fmt.Println()
+	fmt.Println(renderTables(b))
+	fmt.Println()
+	fmt.Println(renderTargets(b))
+	if cfg.out != "" {
+		if err := os.WriteFile(cfg.out, []byte(report), 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", cfg.out, err)
+		}
+		log.Printf("wrote %s", cfg.out)
+	}
+	if b.leftOver {
+		return errors.New(stopped)
+	}
+	return nil
+}
+
+// raiseFileLimit sets the soft open-file limit to the hard one, for
+// ajpbench and, inherited, for wrk, Caddy, Apache and Tomcat (Go restores
+// the original soft limit in children unless the program set it itself).
+func raiseFileLimit() (uint64, error) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0, fmt.Errorf("reading the open-file limit: %w", err)
+	}
+	l.Cur = l.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0, fmt.Errorf("raising the open-file limit to %d: %w", l.Max, err)
+	}
+	if l.Cur < 4096 {
+		return l.Cur, fmt.Errorf("the open-file limit is %d; 1000 connections through a proxy need at least 4096 (raise the hard limit: ulimit -Hn)", l.Cur)
+	}
+	return l.Cur, nil
+}
+
+func (b *bench) startTomcat(ctx context.Context) error {
+	var opts []tomcattest.Options
+	for _, name := range []string{"tomcat1", "tomcat2"} {
+		ajp, err := harness.FreePort()
+		if err != nil {
+			return err
+		}
+		http, err := harness.FreePort()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, tomcattest.Options{
+			Name:               name,
+			BaseDir:            filepath.Join(b.cfg.dir, name),
+			Keep:               true, // logs stay in .bench for a post-mortem
+			AJPPort:            ajp,
+			HTTPPort:           http,
+			Secret:             b.secret,
+			JvmRoute:           name,
+			ExtraJVMArgs:       tomcattest.BenchJVMArgs,
+			AJPConnectorAttrs:  tomcattest.BenchAJPConnectorAttrs,
+			HTTPConnectorAttrs: tomcattest.BenchHTTPConnectorAttrs,
+		})
+	}
+	log.Printf("starting Tomcat tomcat1 and tomcat2 (cluster, AJP with a secret + HTTP) ...")
+	nodes, err := tomcattest.StartCluster(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("starting the Tomcat cluster: %w", err)
+	}
+	b.nodes = nodes
+	for _, n := range nodes {
+		b.remember(n.Name(), []int{n.PID()})
+		log.Printf("%s: pid %d, AJP %s, HTTP %s", n.Name(), n.PID(), n.AJPAddr(), n.HTTPURL())
+	}
+	return nil
+}
+
+func (b *bench) startFrontends(ctx context.Context) error {
+	for _, name := range b.cfg.frontends {
+		var fe *frontend
+		switch name {
+		case apacheProxyAJP, apacheJK:
+			f, err := startApache(ctx, name, b.secret, b.nodes)
+			if err != nil {
+				return err
+			}
+			fe = f
+		case caddyHTTP, caddyAJP:
+			port, err := harness.FreePort()
+			if err != nil {
+				return err
+			}
+			conf, desc := caddyHTTPConfig(port, b.nodes), "Caddy reverse_proxy over HTTP to the nodes' HTTP connectors, lb_policy round_robin"
+			if name == caddyAJP {
+				conf, desc = caddyAJPConfig(port, b.nodes), "Caddy with caddy-ajp: ajp_balancer (AJP transport + sticky_route), secret"
+			}
+			url := "http://127.0.0.1:" + strconv.Itoa(port)
+			p, err := startCaddy(ctx, b.cfg.caddy, filepath.Join(b.cfg.dir, name), conf, []string{"AJP_SECRET=" + b.secret}, url+"/share/tiny.jsp")
+			if err != nil {
+				return fmt.Errorf("starting %s: %w", name, err)
+			}
+			fe = &frontend{Name: name, URL: url, Desc: desc, Config: conf, pid: p.PID, stop: p.Stop}
+		case tomcatDirect:
+			n := b.nodes[0]
+			fe = &frontend{
+				Name: name, URL: n.HTTPURL(),
+				Desc: "no proxy: wrk straight at tomcat1's HTTP connector (the reference)",
+				pid:  func() int { return 0 }, stop: func() error { return nil },
+			}
+		}
+		b.fronts = append(b.fronts, fe)
+		if pid := fe.pid(); pid != 0 {
+			var pids []int
+			for _, p := range processTree(allProcs(), pid) {
+				pids = append(pids, p.pid)
+			}
+			b.remember(name, pids)
+			log.Printf("%-17s %s, pid %d (%d processes)", name, fe.URL, pid, len(pids))
+		}
+	}
+	return nil
+}
+
+// remember records processes for the final check that none is left.
+func (b *bench) remember(owner string, pids []int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, pid := range pids {
+		if _, ok := b.pids[pid]; ok {
+			continue
+		}
+		if st, err := readProcStat(pid); err == nil {
+			b.pids[pid] = procRecord{comm: st.comm, owner: owner}
+		}
+	}
+}
+
+func (b *bench) runRounds(ctx context.Context) error {
+	fronts := b.fronts
+	if b.cfg.prewarm > 0 {
+		// A fresh JVM compiles each page's path (AJP and HTTP separately)
+		// during its first seconds of load: whoever ran first in round 1
+		// would pay for it.
+		log.Printf("pre-warm pass: every scenario against every front end for %s, unmeasured", b.cfg.prewarm)
+		for _, sc := range b.cfg.scenarios {
+			for _, fe := range fronts {
+				if _, err := b.wrk.run(ctx, sc, fe.URL, b.cfg.prewarm); err != nil {
+					return fmt.Errorf("pre-warm of %s for %s: %w", fe.Name, sc.Name, err)
+				}
+			}
+		}
+	}
+	total := b.cfg.rounds * len(b.cfg.scenarios) * len(fronts)
+	k := 0
+	for round := 1; round <= b.cfg.rounds; round++ {
+		for _, sc := range b.cfg.scenarios {
+			// Each round starts the rotation one front end later, so no
+			// front end always runs first (or right after the same one).
+			for i := range fronts {
+				fe := fronts[(i+round-1)%len(fronts)]
+				k++
+				if b.cfg.warmup > 0 {
+					if _, err := b.wrk.run(ctx, sc, fe.URL, b.cfg.warmup); err != nil {
+						return fmt.Errorf("warm-up of %s for %s: %w", fe.Name, sc.Name, err)
+					}
+				}
+				r, err := b.measure(ctx, sc, fe, round)
+				if err != nil {
+					return fmt.Errorf("round %d, %s, %s: %w", round, sc.Name, fe.Name, err)
+				}
+				b.results = append(b.results, r)
+				line := fmt.Sprintf("[%d/%d] round %d %-8s %-17s %9.0f req/s  p50 %-9s p99 %-9s errors %d",
+					k, total, round, sc.Name, fe.Name, r.RPS, fmtDur(r.P50), fmtDur(r.P99), r.Errors())
+				if r.HasProxy {
+					line += fmt.Sprintf("  CPU %.2f s/10k  RSS %.1f MiB", r.per10k(r.ProxyCPU), mib(r.Mem.rss))
+				}
+				line += fmt.Sprintf("  other load %.2f cores", r.OtherCPU/r.Wall)
+				log.Print(line)
+				if r.Requests == 0 || r.Errors() > 0 {
+					log.Printf("  note: %s in round %d of %s: %d requests, %d errors (connect %d, read %d, write %d, timeout %d, non-2xx %d)",
+						fe.Name, round, sc.Name, r.Requests, r.Errors(), r.Connect, r.Read, r.Write, r.Timeout, r.Non2xx)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// measure runs wrk once and the CPU and memory measurements around it.
+func (b *bench) measure(ctx context.Context, sc scenario, fe *frontend, round int) (runResult, error) {
+	r := runResult{Round: round, Scenario: sc.Name, Frontend: fe.Name}
+	pid := fe.pid()
+	r.HasProxy = pid != 0
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var peak func() memSample
+	if r.HasProxy {
+		peak = memPeak(sctx, pid, 200*time.Millisecond, func(pids []int) { b.remember(fe.Name, pids) })
+	}
+	before := b.readCounters(pid)
+	start := time.Now()
+	res, err := b.wrk.run(ctx, sc, fe.URL, b.cfg.duration)
+	r.Wall = time.Since(start).Seconds()
+	after := b.readCounters(pid)
+	cancel()
+	if peak != nil {
+		r.Mem = peak()
+	}
+	if err != nil {
+		return r, err
+	}
+	r.wrkResult = res
+	r.ProxyCPU = ticksToSeconds(before.proxy, after.proxy)
+	r.TomcatCPU = ticksToSeconds(before.tomcat, after.tomcat)
+	if after.switches > before.switches {
+		r.TomcatSwitches = after.switches - before.switches
+	}
+	r.OtherCPU = max(0, ticksToSeconds(before.sys, after.sys)-r.ProxyCPU-r.TomcatCPU-res.CPU)
+	return r, nil
+}
+
+// counters is one reading of what measure compares before and after a run,
+// from one pass over /proc.
+type counters struct {
+	proxy, tomcat uint64 // CPU clock ticks of the proxy's and the JVMs' process trees
+	sys           uint64 // the machine's busy ticks
+	switches      uint64 // voluntary context switches of the JVMs' threads
+}
+
+// readCounters reads the counters; proxy 0 is no proxy (tomcat-direct).
+func (b *bench) readCounters(proxy int) counters {
+	procs := allProcs()
+	c := counters{sys: systemBusyTicks()}
+	if proxy != 0 {
+		c.proxy = treeTicks(procs, proxy)
+	}
+	for _, n := range b.nodes {
+		c.tomcat += treeTicks(procs, n.PID())
+		c.switches += voluntarySwitches(n.PID())
+	}
+	return c
+}
+
+func ticksToSeconds(before, after uint64) float64 {
+	if after < before {
+		return 0
+	}
+	return float64(after-before) / clkTck
+}
+
+// stopAll stops the front ends, then the Tomcat nodes, each by its PID, and
+// checks that none of the processes ajpbench started or saw in a proxy's
+// process tree is left (killing any that is, by PID). It returns what it
+// found; later calls return the same.
+func (b *bench) stopAll() string {
+	b.stopOnce.Do(func() {
+		var errs []string
+		for i := len(b.fronts) - 1; i >= 0; i-- {
+			if err := b.fronts[i].stop(); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", b.fronts[i].Name, err))
+			}
+		}
+		for _, n := range b.nodes {
+			if err := n.Stop(); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", n.Name(), err))
+			}
+		}
+		left := b.leftovers()
+		b.leftOver = len(left) > 0
+		for _, p := range left {
+			_ = syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+		b.mu.Lock()
+		n := len(b.pids)
+		b.mu.Unlock()
+		var s strings.Builder
+		if len(left) == 0 {
+			fmt.Fprintf(&s, "stopped everything: none of the %d processes started (Tomcat, Apache and its children, Caddy, wrk) is left", n)
+		} else {
+			fmt.Fprintf(&s, "processes left after stopping, killed now:")
+			for _, p := range left {
+				fmt.Fprintf(&s, " %d (%s)", p.pid, p.comm)
+			}
+		}
+		if len(errs) > 0 {
+			fmt.Fprintf(&s, "; stop errors: %s", strings.Join(errs, "; "))
+		}
+		b.stopReport = s.String()
+	})
+	return b.stopReport
+}
+
+// leftovers are the live processes that are ours: recorded (same comm), in
+// the process group of a recorded process, or children of ajpbench.
+func (b *bench) leftovers() []procStat {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	self := os.Getpid()
+	var left []procStat
+	for _, p := range allProcs() {
+		rec, known := b.pids[p.pid]
+		group, groupKnown := b.pids[p.pgrp]
+		if known && rec.comm == p.comm || groupKnown && p.pgrp != self && group.comm != "" || p.ppid == self {
+			left = append(left, p)
+		}
+	}
+	return left
+}

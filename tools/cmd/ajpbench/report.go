@@ -1,0 +1,358 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddy-ajp/caddy-ajp/tools/tomcattest"
+)
+
+// runResult is one measured wrk run and what was measured around it.
+type runResult struct {
+	Round    int
+	Scenario string
+	Frontend string
+	wrkResult
+	HasProxy  bool    // false for tomcat-direct
+	Wall      float64 // seconds the wrk process ran
+	ProxyCPU  float64 // seconds of the proxy's process tree
+	TomcatCPU float64 // seconds of both JVMs
+	// TomcatSwitches counts the times a thread of either JVM parked.
+	TomcatSwitches uint64
+	OtherCPU       float64   // seconds of everything else on the machine
+	Mem            memSample // peaks of the proxy's process tree
+}
+
+// per10k is cpu seconds per 10 000 completed requests.
+func (r runResult) per10k(cpu float64) float64 {
+	if r.Requests == 0 {
+		return math.NaN()
+	}
+	return cpu / float64(r.Requests) * 10000
+}
+
+func (r runResult) perRequest(v float64) float64 {
+	if r.Requests == 0 {
+		return math.NaN()
+	}
+	return v / float64(r.Requests)
+}
+
+// summary is one front end in one scenario over all rounds.
+type summary struct {
+	Frontend          string
+	Runs              int
+	RPS               float64 // median
+	P50, P99          time.Duration
+	Errors            int64   // sum over the rounds
+	CPU10k, Tomcat10k float64 // median
+	TomcatSwitches    float64 // median per request
+	PeakRSS           uint64  // max over the rounds
+	HasProxy          bool
+}
+
+func (b *bench) summary(sc, fe string) (summary, bool) {
+	s := summary{Frontend: fe}
+	var rps, p50, p99, cpu, tc, sw []float64
+	for _, r := range b.results {
+		if r.Scenario != sc || r.Frontend != fe {
+			continue
+		}
+		s.Runs++
+		s.HasProxy = r.HasProxy
+		rps = append(rps, r.RPS)
+		p50 = append(p50, float64(r.P50))
+		p99 = append(p99, float64(r.P99))
+		cpu = append(cpu, r.per10k(r.ProxyCPU))
+		tc = append(tc, r.per10k(r.TomcatCPU))
+		sw = append(sw, r.perRequest(float64(r.TomcatSwitches)))
+		s.Errors += r.Errors()
+		s.PeakRSS = max(s.PeakRSS, r.Mem.rss)
+	}
+	if s.Runs == 0 {
+		return s, false
+	}
+	s.RPS = median(rps)
+	s.P50, s.P99 = time.Duration(median(p50)), time.Duration(median(p99))
+	s.CPU10k, s.Tomcat10k = median(cpu), median(tc)
+	s.TomcatSwitches = median(sw)
+	return s, true
+}
+
+func median(xs []float64) float64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	n := len(xs)
+	if n == 0 {
+		return math.NaN()
+	}
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+func fmtDur(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	switch {
+	case d <= 0:
+		return "—"
+	case ms < 10:
+		return fmt.Sprintf("%.2f ms", ms)
+	case ms < 100:
+		return fmt.Sprintf("%.1f ms", ms)
+	case ms < 1000:
+		return fmt.Sprintf("%.0f ms", ms)
+	}
+	return fmt.Sprintf("%.2f s", ms/1000)
+}
+
+func fmtNum(v float64, prec int) string {
+	if math.IsNaN(v) {
+		return "—"
+	}
+	return fmt.Sprintf("%.*f", prec, v)
+}
+
+func mib(bytes uint64) float64 { return float64(bytes) / (1 << 20) }
+
+// renderTables is one table per scenario of the medians over the rounds.
+func renderTables(b *bench) string {
+	var w strings.Builder
+	for _, sc := range b.cfg.scenarios {
+		base, hasBase := b.summary(sc.Name, apacheProxyAJP)
+		fmt.Fprintf(&w, "### %s: %s; wrk %d threads, %d connections\n\n", sc.Name, sc.Desc, sc.Threads, sc.Conns)
+		fmt.Fprintf(&w, "| front end | req/s | vs %s | p50 | p99 | errors | proxy CPU s/10k req | proxy peak RSS MiB | Tomcat CPU s/10k req | Tomcat thread parks/req |\n", apacheProxyAJP)
+		w.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, fe := range b.cfg.frontends {
+			s, ok := b.summary(sc.Name, fe)
+			if !ok {
+				continue
+			}
+			ratio, cpu, rss := "—", "—", "—"
+			if hasBase && base.RPS > 0 {
+				ratio = fmt.Sprintf("%.2f×", s.RPS/base.RPS)
+			}
+			if s.HasProxy {
+				cpu, rss = fmtNum(s.CPU10k, 2), fmtNum(mib(s.PeakRSS), 1)
+			}
+			name := fe
+			if fe == caddyAJP {
+				name = "**" + fe + "**"
+			}
+			fmt.Fprintf(&w, "| %s | %.0f | %s | %s | %s | %d | %s | %s | %s | %s |\n",
+				name, s.RPS, ratio, fmtDur(s.P50), fmtDur(s.P99), s.Errors, cpu, rss, fmtNum(s.Tomcat10k, 2), fmtNum(s.TomcatSwitches, 2))
+		}
+		w.WriteString("\n")
+	}
+	return strings.TrimRight(w.String(), "\n")
+}
+
+// renderTargets checks issue 5's targets on the medians.
+func renderTargets(b *bench) string {
+	var w strings.Builder
+	fmt.Fprintf(&w, "### Issue 5 targets: %s against %s in the same run\n\n", caddyAJP, apacheProxyAJP)
+	if !slices.Contains(b.cfg.frontends, caddyAJP) || !slices.Contains(b.cfg.frontends, apacheProxyAJP) {
+		w.WriteString("Not checked: this run did not include both front ends.\n")
+		return w.String()
+	}
+	w.WriteString("| target | caddy-ajp | apache-proxy_ajp | met |\n|---|--:|--:|---|\n")
+	met, total := 0, 0
+	row := func(target, c, a string, ok bool) {
+		total++
+		verdict := "**no**"
+		if ok {
+			met++
+			verdict = "yes"
+		}
+		fmt.Fprintf(&w, "| %s | %s | %s | %s |\n", target, c, a, verdict)
+	}
+	for _, t := range []struct {
+		sc     string
+		factor float64
+	}{{"tiny", 1.2}, {"1MiB", 1}, {"post64k", 1}} {
+		c, ok1 := b.summary(t.sc, caddyAJP)
+		a, ok2 := b.summary(t.sc, apacheProxyAJP)
+		if !ok1 || !ok2 {
+			continue
+		}
+		target := fmt.Sprintf("%s: median req/s ≥ Apache's", t.sc)
+		if t.factor != 1 {
+			target = fmt.Sprintf("%s: median req/s ≥ %.1f × Apache's", t.sc, t.factor)
+		}
+		row(target, fmt.Sprintf("%.0f (%.2f×)", c.RPS, c.RPS/a.RPS), fmt.Sprintf("%.0f", a.RPS), c.RPS >= t.factor*a.RPS)
+	}
+	for _, sc := range b.cfg.scenarios {
+		c, ok1 := b.summary(sc.Name, caddyAJP)
+		a, ok2 := b.summary(sc.Name, apacheProxyAJP)
+		if !ok1 || !ok2 {
+			continue
+		}
+		row(sc.Name+": p99 ≤ Apache's", fmtDur(c.P99), fmtDur(a.P99), c.P99 <= a.P99)
+	}
+	for _, sc := range b.cfg.scenarios {
+		c, ok1 := b.summary(sc.Name, caddyAJP)
+		a, ok2 := b.summary(sc.Name, apacheProxyAJP)
+		if !ok1 || !ok2 {
+			continue
+		}
+		row(sc.Name+": proxy CPU s/10k requests ≤ Apache's", fmtNum(c.CPU10k, 2), fmtNum(a.CPU10k, 2), c.CPU10k <= a.CPU10k)
+	}
+	fmt.Fprintf(&w, "\n%d of %d targets met. Not measured by `make bench`: memory staying flat while a 1 GiB response streams to a slow client.\n", met, total)
+	return w.String()
+}
+
+// renderAnalysis explains, with this run's numbers, where the CPU of a
+// small request goes, and lists what was tried to make caddy-ajp faster.
+func renderAnalysis(b *bench) string {
+	a, ok1 := b.summary("tiny", apacheProxyAJP)
+	c, ok2 := b.summary("tiny", caddyAJP)
+	if !ok1 || !ok2 || a.Tomcat10k == 0 {
+		return ""
+	}
+	var w strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
+	us := func(per10k float64) string { return fmtNum(per10k*100, 0) + " µs" } // s/10k → µs per request
+	p("### Where the time goes on small requests\n\n")
+	p("wrk, the proxy and both JVMs share the cores, so the tiny page's rate is what the cores can do divided by the CPU one request costs all of them. ")
+	p("In this run one request cost the proxy %s and Tomcat %s behind %s, and the proxy %s and Tomcat %s behind caddy-ajp. ",
+		us(a.CPU10k), us(a.Tomcat10k), apacheProxyAJP, us(c.CPU10k), us(c.Tomcat10k))
+	p("The Tomcat part is the larger difference (%.2f×), although the JVMs, the page and the AJP traffic are the same "+
+		"(Tomcat answers in three writes, SEND_HEADERS, SEND_BODY_CHUNK and END_RESPONSE, whoever asks; both front ends send one FORWARD_REQUEST; 7 TCP segments per request through either). ",
+		c.Tomcat10k/a.Tomcat10k)
+	p("The difference is in how often Tomcat's threads go to sleep: %.2f times per request behind caddy-ajp, %.2f behind Apache. ", c.TomcatSwitches, a.TomcatSwitches)
+	p("Tomcat's NIO connector hands every request from its poller thread to a worker thread; when nothing else is waiting, each handoff parks and wakes a thread (futex, epoll_ctl, epoll_wait), several microseconds of JVM and kernel time. ")
+	p("Behind Apache, Tomcat is the busier side: work is queued, threads rarely park. Behind Caddy, Caddy's own CPU per request is the larger, Caddy is the busier side, and Tomcat runs dry after almost every request. ")
+	p("Measured apart from this run (perf, strace, wrk at 4/10/25 connections, 2026-11-25): at 4 connections Tomcat parks ~3 times per request behind either proxy; from 25 connections on, behind Apache under 1, behind caddy-ajp ~2.6. ")
+	p("At 4 connections Caddy takes ~81 µs of CPU per request against Apache's ~62 µs.\n\n")
+	if pa, ok1 := b.summary("post64k", apacheProxyAJP); ok1 {
+		if pc, ok2 := b.summary("post64k", caddyAJP); ok2 && pa.Tomcat10k > 0 {
+			p("The 64 KiB POST shows the same at every GET_BODY_CHUNK: Tomcat asks for the next 8 KiB of the body and reads at once; the answer is there if the proxy was quicker than that read, else the thread parks until it comes. ")
+			p("In this run Tomcat parked %.1f times per POST behind caddy-ajp and %.1f behind Apache, and spent %.2f× the CPU. ", pc.TomcatSwitches, pa.TomcatSwitches, pc.Tomcat10k/pa.Tomcat10k)
+			p("strace of one node (2026-11-25): per POST, 3.0 of Tomcat's reads found nothing behind caddy-ajp, 0.6 behind Apache. An Apache worker is woken by the kernel straight from Tomcat's write and answers within microseconds; ")
+			p("a goroutine is woken by Go's network poller and waits for a free processor first. Buffering the whole body in Caddy beforehand (`request_buffers 128k`) changes nothing: reading the client is not what takes the time.\n\n")
+		}
+	}
+	p("Where Caddy's CPU goes on the tiny page (perf of the running process): ~40%% in the write and read system calls to the client and to Tomcat, which both proxies make; ")
+	p("the Go HTTP server and Caddy's `reverse_proxy` (request clone, replacer, a zap logger built with the whole request for every round trip even at level WARN: ~5%%); garbage collection ~10%%; the AJP transport itself, outside its system calls, ~8%%.\n\n")
+	p("Tried, and kept or dropped:\n\n")
+	p("- kept: 0 allocations to encode a request, 9 per round trip (was 16), no per-request timer when the deadline is still fresh, read-ahead of the response so Tomcat's three packets are taken in one read, a connection back in the pool before the client has its response.\n")
+	p("- dropped, no measurable change: a FIFO instead of a LIFO connection pool; at most 10 or 25 connections per node; no X-Forwarded-*/Via headers; GOGC=400.\n")
+	p("- dropped, slower: GOMAXPROCS=1 (−10%%); GOMAXPROCS=4 or 8 (Tomcat parks less, 1.7 per request at 8, but Caddy spends that much more: no gain); waiting for Tomcat's answer in a blocking ppoll, one thread per request as Apache does (−30%% on the tiny page; −25%% on the POST with a 100 µs ppoll after each body packet: the Go runtime hands the processor to another thread each time).\n")
+	p("- not done, on purpose: sending the next request on a connection before Tomcat has finished the current one (Tomcat would find it without parking, but a request queued behind one whose body Tomcat has not read is read as that body), ")
+	p("and sending request body packets Tomcat has not asked for (a packet Tomcat does not consume is parsed as the next request: request smuggling).\n\n")
+	return w.String()
+}
+
+// renderRaw is every measured run.
+func renderRaw(b *bench) string {
+	var w strings.Builder
+	w.WriteString("| round | scenario | front end | req/s | requests | p50 | p99 | errors c/r/w/t/≥400 | proxy CPU s | proxy CPU s/10k | Tomcat CPU s | Tomcat parks/req | wrk CPU s | other load (cores) | proxy procs | peak RSS MiB | peak PSS MiB |\n")
+	w.WriteString("|--:|---|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, r := range b.results {
+		pcpu, p10k, procs, rss, pss := "—", "—", "—", "—", "—"
+		if r.HasProxy {
+			pcpu, p10k = fmtNum(r.ProxyCPU, 2), fmtNum(r.per10k(r.ProxyCPU), 2)
+			procs, rss, pss = fmt.Sprint(r.Mem.procs), fmtNum(mib(r.Mem.rss), 1), fmtNum(mib(r.Mem.pss), 1)
+		}
+		fmt.Fprintf(&w, "| %d | %s | %s | %.0f | %d | %s | %s | %d/%d/%d/%d/%d | %s | %s | %.2f | %s | %.2f | %.2f | %s | %s | %s |\n",
+			r.Round, r.Scenario, r.Frontend, r.RPS, r.Requests, fmtDur(r.P50), fmtDur(r.P99),
+			r.Connect, r.Read, r.Write, r.Timeout, r.Non2xx, pcpu, p10k, r.TomcatCPU, fmtNum(r.perRequest(float64(r.TomcatSwitches)), 2), r.CPU, r.OtherCPU/r.Wall, procs, rss, pss)
+	}
+	return w.String()
+}
+
+func attrList(m map[string]string) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, v))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
+}
+
+// renderReport is BENCHMARKS.md.
+func renderReport(b *bench, m machineInfo, stopped string) string {
+	c := b.cfg
+	var w strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
+	p("# Benchmarks: caddy-ajp against Apache httpd in front of Tomcat\n\n")
+	p("Written by `make bench` (`tools/cmd/ajpbench`) on %s; the run took %s. ",
+		m.Date.Format("2006-01-02 15:04 MST"), m.Elapsed.Round(time.Second))
+	p("Each number is the **median of %d rounds** (errors: the sum; peak RSS: the maximum); ", c.rounds)
+	p("each run is %s of `wrk` after a %s warm-up. All on one %d-core machine, on 127.0.0.1, ", c.duration, c.warmup, m.Cores)
+	p("**shared with other engineers' builds and tests**: the load it added is in the *other load* column of the raw numbers (load average %s at the start, %s at the end). Treat differences under ~10%% as noise.\n\n", m.LoadStart, m.LoadEnd)
+	p("## Results\n\n")
+	p("%s\n\n", renderTables(b))
+	p("- **req/s**: wrk's Requests/sec. **vs %s**: ratio of the medians. **p50/p99**: wrk's latency percentiles.\n", apacheProxyAJP)
+	p("- **errors**: wrk's socket errors (connect, read, write, timeout: no response within %s) plus responses with status ≥ 400, summed over the rounds.\n", c.timeout)
+	p("- **proxy CPU s/10k req**: user+system CPU seconds of the proxy's processes during the measured run, per 10 000 completed requests (see Method). **proxy peak RSS**: the largest sum of VmRSS over the proxy's processes, sampled every 200 ms, over all rounds.\n")
+	p("- **Tomcat CPU s/10k req**: the same for both Tomcat JVMs together: what each front end's protocol and connection use cost the backend. ")
+	p("**Tomcat thread parks/req**: voluntary context switches of all threads of both JVMs (`/proc/<pid>/task/*/status`) per request: how often a Tomcat poller or worker thread ran out of work and went to sleep.\n\n")
+	p("%s\n", renderTargets(b))
+	p("%s", renderAnalysis(b))
+
+	p("## Machine\n\n")
+	p("| | |\n|---|---|\n")
+	p("| CPU | %s, %d cores |\n| RAM | %s |\n| OS, kernel | %s, Linux %s |\n", m.CPU, m.Cores, m.RAM, m.OS, m.Kernel)
+	p("| Caddy | %s built with %s (`make build`: xcaddy with caddy-ajp at checkout %s) |\n", m.Caddy, m.CaddyGo, m.Checkout)
+	p("| ajpbench | %s |\n", m.Go)
+	p("| Apache httpd | %s, mod_jk %s (Debian) |\n", m.Apache, m.ModJK)
+	p("| Tomcat | %s, %s |\n| wrk | %s |\n\n", m.Tomcat, m.Java, m.Wrk)
+
+	p("## Method\n\n")
+	p("**What runs.** Everything on this machine, listening on 127.0.0.1 only, started by ajpbench and stopped by PID at the end. ")
+	p("All front ends run for the whole benchmark and sit idle while another is measured; nothing is pinned to a CPU, so wrk, the proxy and both Tomcats share the %d cores.\n\n", m.Cores)
+	p("- **Tomcat**: two nodes, `tomcat1` and `tomcat2` (jvmRoute = name), in a session-replicating cluster (SimpleTcpCluster, DeltaManager, static membership), ")
+	p("each with an AJP connector with a secret and an HTTP connector. JVM: `%s` (a fixed heap, the full tiered JIT instead of the test default `-XX:TieredStopAtLevel=1`, the throughput collector). ", strings.Join(tomcattest.BenchJVMArgs, " "))
+	p("AJP connector: `%s`. HTTP connector: `%s`. No access log. The pages never create sessions. ", attrList(tomcattest.BenchAJPConnectorAttrs), attrList(tomcattest.BenchHTTPConnectorAttrs))
+	p("With NIO connectors an idle keep-alive connection holds no thread; 500 threads per node let all 1000 requests of c1000 be in flight at once.\n")
+	for _, fe := range b.fronts {
+		p("- **%s**: %s.\n", fe.Name, fe.Desc)
+	}
+	p("\n**Apache** runs with the event MPM, sized for 1000 busy keep-alive connections on 2 cores: ")
+	p("`StartServers 4`, `ServerLimit 4`, `ThreadsPerChild 512` (`ThreadLimit 512`), `MaxRequestWorkers 2048`, `MinSpareThreads 64`, `MaxSpareThreads 2048` (all four children start at once and none is reaped during a run), ")
+	p("`MaxKeepAliveRequests 0` (unlimited, like Caddy and the Tomcat connectors here; Apache's default 100 would make wrk reconnect every 100 requests), `KeepAliveTimeout 5`, `ListenBacklog 1024`. ")
+	p("A worker thread is held for the whole of a proxied request, and the kernel spreads the 1000 connections unevenly over the children. ")
+	p("With 256 threads per child (1024 workers) wrk saw read errors at c1000: a child whose workers were all busy closes all its idle keep-alive connections (event.c, `process_keepalive_queue(0)` when `workers_were_busy`); with 512 per child every child can serve all the connections it accepted, and those errors are gone. ")
+	p("The price is memory: every child starts all its 512 threads at once, so Apache's RSS is higher than with fewer threads (in trial runs of the tiny scenario, ~125 MiB against ~47 MiB with 256 threads per child). ")
+	p("mod_proxy's and mod_jk's backend connection pools keep their defaults (up to ThreadsPerChild connections per child and member). ")
+	p("These lines come after apachetest's small test settings in the generated httpd.conf (see Configurations) and override them. ")
+	p("No CustomLog (no access log), `LogLevel warn`. **Caddy**: `admin off`, `auto_https off`, `log { level WARN }`, no access log (Caddy writes none unless asked); ")
+	p("caddy-http uses Caddy's default HTTP transport (keep-alive, at most 32 idle connections per upstream), caddy-ajp the AJP transport's defaults (no connection limit).\n\n")
+	p("**Checks before measuring.** Through each front end: `GET /share/tiny.jsp` answers 200 with `hello`, `GET /share/bytes.jsp?n=1048576` exactly 1 048 576 bytes of the expected pattern, ")
+	p("a 64 KiB POST to `/share/echo.jsp` reaches the servlet intact (length and SHA-256), and 12 requests to echo.jsp reach both nodes (tomcat-direct: tomcat1 only). Any failure aborts the benchmark.\n\n")
+	p("**Scenarios** (`wrk -t T -c C -d %s --timeout %s --latency URL`):\n\n", c.duration, c.timeout)
+	for _, sc := range c.scenarios {
+		script := ""
+		if sc.Script != "" {
+			script = fmt.Sprintf(" (`-s scripts/bench/%s`)", sc.Script)
+		}
+		p("- `%s`: %s; wrk %d threads, %d connections%s.\n", sc.Name, sc.Desc, sc.Threads, sc.Conns, script)
+	}
+	p("\n**Interleaving.** %d rounds; in each round every scenario runs against every front end once, the front ends in a rotating order (round r starts with the r-th), ", c.rounds)
+	p("so slow drifts in the machine's load spread over all of them instead of favouring the one measured at a quiet moment. ")
+	p("Before round 1, an unmeasured pass runs every scenario against every front end for %s (a fresh JVM compiles each page's AJP and HTTP paths in its first seconds under load). ", c.prewarm)
+	p("Each measured run follows an unmeasured %s wrk run of the same scenario against the same front end (connection pools fill up again).\n\n", c.warmup)
+	p("**CPU.** Before and after each measured run ajpbench reads `/proc/<pid>/stat` (utime+stime) of the proxy's process and of every process whose parent or process group it is (Apache's children), ")
+	p("plus the parent's cutime+cstime (children reaped during the run); the difference, in CPU seconds, divided by the requests wrk completed, × 10 000. Tomcat CPU is the same for both JVMs. ")
+	p("The **other load** column of the raw numbers is the machine's user+nice+system time from `/proc/stat` minus the proxy's, the Tomcats' and wrk's, divided by the run's wall time: other people's work on the machine, in cores.\n\n")
+	p("**Memory.** Every 200 ms during a measured run, the sum of VmRSS (`/proc/<pid>/status`) over the proxy's processes; the table shows the largest sum over all rounds. ")
+	p("RSS counts pages shared between processes (libraries, Apache's shared memory) once per process, so for Apache's 5 processes it overstates what they take together; ")
+	p("the raw numbers also give the peak sum of PSS (`/proc/<pid>/smaps_rollup`), which divides shared pages between the processes sharing them.\n\n")
+	p("**Stopping.** %s.\n\n", stopped)
+
+	p("<details><summary>Per-round raw numbers</summary>\n\n%s\n</details>\n\n", renderRaw(b))
+	p("<details><summary>Configurations (secret redacted)</summary>\n\n")
+	for _, fe := range b.fronts {
+		if fe.Config == "" {
+			continue
+		}
+		p("**%s**\n\n```\n%s\n```\n\n", fe.Name, strings.TrimSpace(strings.ReplaceAll(fe.Config, b.cfg.dir, ".bench")))
+	}
+	p("</details>\n")
+	return w.String()
+}
