@@ -28,17 +28,6 @@ var layers = map[string]struct {
 	// imported only by the tests of ajptransport and ajptransport/ajp
 	"ajptransport/internal/ajpspec": {pure: true},
 	"internal/tomcatpath":           {},
-
-	// test harnesses, on their way to the tools module: above everything,
-	// and nothing of the product imports them
-	"integration":            {imports: []string{"*"}},
-	"internal/apachetest":    {imports: []string{"*"}},
-	"internal/harness":       {imports: []string{"*"}},
-	"internal/tomcattest":    {imports: []string{"*"}},
-	"internal/cmd/ajpbench":  {imports: []string{"*"}},
-	"internal/cmd/ajpdemo":   {imports: []string{"*"}},
-	"internal/cmd/caddy":     {imports: []string{"*"}},
-	"internal/cmd/tomcatrun": {imports: []string{"*"}},
 }
 
 // pkgImports is one package with what it imports; tests are what its test
