@@ -19,9 +19,11 @@ var layers = map[string]struct {
 	pure    bool     // no Caddy package either
 }{
 	"":                 {imports: []string{"*"}}, // caddyajp registers every module
-	"caddyfile":        {imports: []string{"stickyroute", "ajptransport", "pathmap", "internal/tomcatpath"}},
+	"caddyfile":        {imports: []string{"stickyroute", "ajptransport", "pathmap", "balancer", "manager", "internal/tomcatpath"}},
+	"manager":          {imports: []string{"balancer", "ajptransport"}}, // admin API, manager page, metrics: reads and steers the state below
 	"pathmap":          {imports: []string{"internal/tomcatpath"}},
-	"stickyroute":      {imports: []string{"internal/tomcatpath"}}, // never ajptransport: the policy works for any transport
+	"stickyroute":      {imports: []string{"balancer", "internal/tomcatpath"}}, // never ajptransport: the policy works for any transport
+	"balancer":         {},                                                     // runtime state of named balancers, kept in Caddy's storage
 	"ajptransport":     {imports: []string{"ajptransport/ajp", "internal/tomcatpath"}},
 	"ajptransport/ajp": {pure: true}, // the codec
 	// test support written from the AJP reference, not from the codec:

@@ -160,6 +160,7 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	t.stopJan = make(chan struct{})
 	t.janDone = make(chan struct{})
 	go t.janitor()
+	register(t)
 	return nil
 }
 
@@ -171,6 +172,7 @@ func (t *Transport) Cleanup() error {
 		return nil
 	}
 	t.cleanOnce.Do(func() {
+		unregister(t)
 		t.closed.Store(true)
 		if t.stopJan != nil {
 			close(t.stopJan)

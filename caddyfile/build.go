@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -11,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/caddy-ajp/caddy-ajp/ajptransport"
+	"github.com/caddy-ajp/caddy-ajp/balancer"
 	"github.com/caddy-ajp/caddy-ajp/pathmap"
 	"github.com/caddy-ajp/caddy-ajp/stickyroute"
 )
@@ -71,6 +73,9 @@ func (b *balancerConfig) unshared(first member, k string) error {
 // build makes the handlers: an ajp_path_map when a path is mapped or
 // responses are rewritten, and the reverse_proxy.
 func (b *balancerConfig) build(h httpcaddyfile.Helper, matcherSet caddy.ModuleMap) ([]json.RawMessage, error) {
+	if err := b.settleName(h); err != nil {
+		return nil, err
+	}
 	tr, err := b.transport()
 	if err != nil {
 		return nil, err
@@ -168,7 +173,7 @@ func (b *balancerConfig) transport() (ajptransport.Transport, error) {
 // policy builds the sticky_route policy from the members and checks it
 // with the policy's own CheckConfig.
 func (b *balancerConfig) policy() (stickyroute.StickyRoute, error) {
-	sr := stickyroute.StickyRoute{NoFailover: b.nofailover, Separator: b.separator}
+	sr := stickyroute.StickyRoute{Name: b.name, NoFailover: b.nofailover, Separator: b.separator}
 	if b.cookie != "" {
 		sr.Cookies, sr.PathParams = []string{b.cookie}, []string{b.param}
 	}
@@ -304,5 +309,41 @@ func (b *balancerConfig) passiveHealth(rp *reverseproxy.Handler) error {
 		ps.MaxFails = 1
 	}
 	ps.UnhealthyStatus = append(ps.UnhealthyStatus, b.failonstatus...)
+	return nil
+}
+
+// settleName gives the balancer its name: the one given, unique in the
+// Caddyfile, or one derived from the members' path ("/share" → "share",
+// "" → "root"; "-2", "-3" … when taken), stable as long as the Caddyfile
+// keeps its balancers in the same order.
+func (b *balancerConfig) settleName(h httpcaddyfile.Helper) error {
+	names, _ := h.State["ajp_balancer_names"].(map[string]int)
+	if names == nil {
+		names = map[string]int{}
+		h.State["ajp_balancer_names"] = names
+	}
+	if b.name != "" {
+		if line, taken := names[b.name]; taken {
+			return errAt(b.file, b.lines["name"], "balancer name %q is already used by the ajp_balancer on line %d: names are unique", b.name, line)
+		}
+		names[b.name] = b.line
+		return nil
+	}
+	base := strings.Trim(b.members[0].path, "/")
+	if i := strings.LastIndexByte(base, '/'); i >= 0 {
+		base = base[i+1:]
+	}
+	if base == "" || balancer.CheckName(base) != nil {
+		base = "root"
+	}
+	name := base
+	for n := 2; ; n++ {
+		if _, taken := names[name]; !taken {
+			break
+		}
+		name = base + "-" + strconv.Itoa(n)
+	}
+	names[name] = b.line
+	b.name = name
 	return nil
 }

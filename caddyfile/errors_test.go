@@ -64,6 +64,8 @@ var badBalancers = []badConfig{
 	{"hcinterval 0", balancer("\t\tmember ajp://127.0.0.1:8010/share route=tomcat1 hcinterval=0\n" + secret), []int{3}, []string{"hcinterval=0"}},
 	{"hcfails 0", balancer("\t\tmember ajp://127.0.0.1:8010/share route=tomcat1 hcfails=0\n" + secret), []int{3}, []string{"hcfails=0"}},
 	{"hcinterval differs between members", balancer("\t\tmember ajp://127.0.0.1:8010/share route=tomcat1 hcinterval=1\n\t\tmember ajp://127.0.0.1:8011/share route=tomcat2 hcinterval=2\n" + secret), []int{4}, []string{"hcinterval"}},
+	{"name with a slash", balancer("\t\tname a/b\n" + m1 + secret), []int{3}, []string{"a/b"}},
+	{"name twice in one Caddyfile", "example.com {\n\tajp_balancer /a* {\n\t\tname app\n" + m1 + secret + "\t}\n\tajp_balancer /b* {\n\t\tname app\n" + m2 + secret + "\t}\n}\n", []int{8}, []string{"app", "line 2"}},
 	{"loadfactor 0", balancer(m1 + "\t\tmember ajp://127.0.0.1:8011/share route=tomcat2 loadfactor=0\n" + secret), []int{4}, []string{"loadfactor=0"}},
 	{"loadfactor 101", balancer(m1 + "\t\tmember ajp://127.0.0.1:8011/share route=tomcat2 loadfactor=101\n" + secret), []int{4}, []string{"loadfactor", "101"}},
 	{"loadfactor abc", balancer(m1 + "\t\tmember ajp://127.0.0.1:8011/share route=tomcat2 loadfactor=abc\n" + secret), []int{4}, []string{"loadfactor", "abc"}},
@@ -144,6 +146,7 @@ var badTransports = []badConfig{
 }
 
 var badPolicies = []badConfig{
+	{"sticky_route name with a space", proxy(ajp + "\t\tlb_policy sticky_route {\n\t\t\tname \"a b\"\n\t\t\troute tomcat1 127.0.0.1:8010\n\t\t}\n"), []int{7}, []string{"a b"}},
 	{"unknown option", proxy(ajp + "\t\tlb_policy sticky_route {\n\t\t\tsticky on\n\t\t}\n"), []int{7}, []string{"sticky"}},
 	{"argument after sticky_route", proxy(ajp + "\t\tlb_policy sticky_route JSESSIONID\n"), []int{6}, []string{"JSESSIONID"}},
 	{"route without upstream", proxy(ajp + "\t\tlb_policy sticky_route {\n\t\t\troute tomcat1\n\t\t}\n"), []int{7}, []string{"route"}},

@@ -13,6 +13,7 @@ import (
 	cf "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
+	"github.com/caddy-ajp/caddy-ajp/balancer"
 	"github.com/caddy-ajp/caddy-ajp/stickyroute"
 )
 
@@ -34,6 +35,7 @@ type balancerConfig struct {
 	timeout       *time.Duration
 	secret        string
 	packetSize    int
+	name          string // the balancer's name, as given ("" for none)
 	reverse       bool
 	// rest is the directive's segment without our words: the reverse_proxy
 	// subdirectives that pass through
@@ -108,6 +110,15 @@ func (b *balancerConfig) word(d *cf.Dispenser, word string, args []string) (ours
 		return true, b.lbWord(d, word, args)
 	case "secret", "packet_size", "proxypassreverse":
 		return true, b.transportWord(d, word, args)
+	case "name":
+		if len(args) != 1 {
+			return true, d.Errf("name takes one value, the balancer's name (Apache's balancer://NAME)")
+		}
+		if err := balancer.CheckName(args[0]); err != nil {
+			return true, d.WrapErr(err)
+		}
+		b.name = args[0]
+		return true, nil
 	case "transport", "lb_policy", "to", "dynamic":
 		return true, d.Errf("%s is set by ajp_balancer itself (members, stickysession, lbmethod); for anything else use a plain reverse_proxy", word)
 	}

@@ -58,6 +58,7 @@ func (b *balancerConfig) upgradeRoute(h httpcaddyfile.Helper, ajpProxy *reversep
 		rp.Upstreams = append(rp.Upstreams, &reverseproxy.Upstream{Dial: m.http})
 	}
 	ws := sr
+	ws.Follow = true // statuses and loadfactors are the AJP balancer's
 	ws.Routes = nil
 	for _, rt := range sr.Routes {
 		for _, m := range b.members {

@@ -13,6 +13,7 @@ import (
 // UnmarshalCaddyfile sets up the policy from Caddyfile tokens. Syntax:
 //
 //	lb_policy sticky_route {
+//	    name <balancer name>
 //	    route <name> <upstream> [{
 //	        status drain|disabled|stopped|standby
 //	        redirect <route>
@@ -35,9 +36,17 @@ func (s *StickyRoute) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	var lines []map[string]int // by route index: where each field was set
-	fallbackLine := 0
+	fallbackLine, nameLine := 0, 0
 	for d.NextBlock(0) {
 		switch opt := d.Val(); opt {
+		case "name":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			s.Name, nameLine = d.Val(), d.Line()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
 		case "route":
 			rt, at, err := parseRoute(d)
 			if err != nil {
@@ -81,7 +90,9 @@ func (s *StickyRoute) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		line := start
 		var ce *ConfigError
 		switch {
-		case !errors.As(err, &ce) || ce.Route < 0:
+		case errors.As(err, &ce) && ce.Field == "name" && nameLine != 0:
+			line = nameLine
+		case ce == nil || ce.Route < 0:
 		case ce.Field == "fallback":
 			err = fmt.Errorf("%w (weight on line %d)", err, lines[ce.Route]["weight"])
 			line = fallbackLine

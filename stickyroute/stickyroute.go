@@ -6,18 +6,24 @@
 package stickyroute
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
+	"github.com/caddy-ajp/caddy-ajp/balancer"
 	"github.com/caddy-ajp/caddy-ajp/internal/tomcatpath"
 )
 
@@ -49,6 +55,19 @@ const triedVar = "sticky_route.tried"
 // StickyRoute selects the upstream named by the route suffix of the
 // request's session id.
 type StickyRoute struct {
+	// The balancer's name (Apache's balancer://NAME): the admin API
+	// (/ajp/balancers/NAME), the manager page and the stored runtime
+	// overrides know it by this name. Default: derived from the routes
+	// ("routes-" and a hash of the route names and upstreams), stable as
+	// long as they do not change.
+	Name string `json:"name,omitempty"`
+
+	// Follow joins the balancer Name without configuring its members: the
+	// routes take their status and loadfactor from it. ajp_balancer sets it
+	// on the policy of its WebSocket proxy, whose upstreams are the members'
+	// HTTP connectors.
+	Follow bool `json:"follow,omitempty"`
+
 	// The routes: each jvmRoute name with the upstream address (as written
 	// in the proxy's upstreams, e.g. `127.0.0.1:8010`) that serves it.
 	Routes []Route `json:"routes,omitempty"`
@@ -75,14 +94,13 @@ type StickyRoute struct {
 	// route, failover). Any selection policy. Default: `round_robin`.
 	FallbackRaw json.RawMessage `json:"fallback,omitempty" caddy:"namespace=http.reverse_proxy.selection_policies inline_key=policy"`
 
-	fallback  reverseproxy.Selector
-	byName    map[string]*Route
-	byAddr    map[string]*Route
-	hasStatus bool // some route has a status other than active
-	logger    *zap.Logger
-	weighted  bool // some route has a weight
-	wrrMu     *sync.Mutex
-	wrrCur    map[string]int // smooth weighted round robin state, by address
+	fallback reverseproxy.Selector
+	byName   map[string]*Route
+	byAddr   map[string]*Route
+	bal      *balancer.Balancer // the runtime state: statuses, loadfactors, counters
+	logger   *zap.Logger
+	wrrMu    *sync.Mutex
+	wrrCur   map[string]int // smooth weighted round robin state, by address
 
 	// available reports whether an upstream can take a request; tests
 	// replace it, since Caddy keeps health state unexported.
@@ -100,15 +118,36 @@ type Route struct {
 	// The upstream's dial address, as in the proxy's upstreams.
 	Upstream string `json:"upstream"`
 	// One of drain, disabled, stopped, standby; empty (or active) is
-	// active.
+	// active. The admin API can override it at runtime.
 	Status string `json:"status,omitempty"`
 	// The route to prefer when this one's node is unavailable.
 	Redirect string `json:"redirect,omitempty"`
 	// The share of new sessions this node gets relative to the others
 	// (Apache's loadfactor), from 1 to 100. When any route has a weight,
 	// new sessions are spread by smooth weighted round robin (and no
-	// fallback may be configured); routes without a weight count 1.
+	// fallback may be configured); routes without a weight count 1. The
+	// admin API can override it at runtime.
 	Weight *int `json:"weight,omitempty"`
+
+	m *balancer.Member // its runtime state
+}
+
+// key is the route's identity in its balancer: its name, or for a route
+// without one, its upstream.
+func (rt *Route) key() string {
+	if rt.Name != "" {
+		return rt.Name
+	}
+	return "@" + normAddr(rt.Upstream)
+}
+
+// status is the route's effective status (a runtime override, else the
+// configuration's), as this package spells it.
+func (rt *Route) status() string {
+	if st := rt.m.Status(); st != balancer.StatusActive {
+		return st
+	}
+	return StatusActive
 }
 
 // CaddyModule returns the Caddy module information.
@@ -143,21 +182,38 @@ func (s *StickyRoute) Provision(ctx caddy.Context) error {
 	}
 	s.byName = make(map[string]*Route, len(s.Routes))
 	s.byAddr = make(map[string]*Route, len(s.Routes))
+	members := make([]balancer.MemberConfig, len(s.Routes))
 	for i := range s.Routes {
 		rt := &s.Routes[i]
 		if rt.Status == statusActiveWord {
 			rt.Status = StatusActive
 		}
-		s.hasStatus = s.hasStatus || rt.Status != StatusActive
-		s.weighted = s.weighted || rt.Weight != nil
 		if rt.Name != "" {
 			s.byName[rt.Name] = rt
 		}
 		s.byAddr[normAddr(rt.Upstream)] = rt
+		members[i] = balancer.MemberConfig{Route: rt.key(), Upstream: rt.Upstream, Status: rt.Status}
+		if rt.Weight != nil {
+			members[i].Weight = *rt.Weight
+		}
 	}
-	if err := s.checkUpstreams(ctx); err != nil {
+	h, err := s.checkUpstreams(ctx)
+	if err != nil {
 		return err
 	}
+	name, derived := s.Name, false
+	if name == "" {
+		name, derived = derivedName(s.Routes), true
+	}
+	bal, ms := balancer.Join(name, members, balancer.JoinOptions{Derived: derived, Shadow: s.Follow, CustomFallback: s.FallbackRaw != nil})
+	s.bal = bal
+	for i := range s.Routes {
+		s.Routes[i].m = ms[i]
+		if h != nil && !s.Follow {
+			ms[i].SetProbe(upstreamProbe(h, s.Routes[i].Upstream))
+		}
+	}
+	balancer.UseStorage(storageOf(ctx), s.logger)
 	s.wrrCur = make(map[string]int)
 	s.wrrMu = new(sync.Mutex)
 	if s.FallbackRaw == nil {
@@ -171,9 +227,55 @@ func (s *StickyRoute) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// Cleanup leaves the balancer.
+func (s *StickyRoute) Cleanup() error {
+	if s.bal != nil {
+		s.bal.Leave()
+		s.bal = nil
+	}
+	return nil
+}
+
+// storageOf is the configuration's storage, or nil for a context made
+// without a configuration (tests).
+func storageOf(ctx caddy.Context) (s certmagic.Storage) {
+	defer func() {
+		if recover() != nil {
+			s = nil
+		}
+	}()
+	return ctx.Storage()
+}
+
+// derivedName names a balancer the configuration did not name, from its
+// routes: stable as long as they do not change.
+func derivedName(routes []Route) string {
+	keys := make([]string, len(routes))
+	for i, rt := range routes {
+		keys[i] = rt.Name + "@" + normAddr(rt.Upstream)
+	}
+	sort.Strings(keys)
+	sum := sha256.Sum256([]byte(strings.Join(keys, ",")))
+	return "routes-" + hex.EncodeToString(sum[:4])
+}
+
+// upstreamProbe tells the balancer what the proxy knows of an upstream:
+// requests in flight to its address and its health. The proxy provisions
+// its upstreams after its policy, so this reads them when asked.
+func upstreamProbe(h *reverseproxy.Handler, addr string) balancer.Probe {
+	return func() (int, bool) {
+		for _, u := range h.Upstreams {
+			if normAddr(u.Dial) == normAddr(addr) && u.Host != nil {
+				return u.NumRequests(), u.Healthy()
+			}
+		}
+		return 0, false
+	}
+}
+
 // checkUpstreams makes sure every route names one of the proxy's upstreams,
-// when the proxy has a static list.
-func (s *StickyRoute) checkUpstreams(ctx caddy.Context) error {
+// when the proxy has a static list, and returns the proxy.
+func (s *StickyRoute) checkUpstreams(ctx caddy.Context) (*reverseproxy.Handler, error) {
 	var h *reverseproxy.Handler
 	mods := ctx.Modules()
 	for i := len(mods) - 1; i >= 0; i-- {
@@ -183,7 +285,7 @@ func (s *StickyRoute) checkUpstreams(ctx caddy.Context) error {
 		}
 	}
 	if h == nil || h.DynamicUpstreams != nil || h.DynamicUpstreamsRaw != nil || len(h.Upstreams) == 0 {
-		return nil
+		return nil, nil
 	}
 	known := make(map[string]bool, len(h.Upstreams))
 	var list []string
@@ -193,7 +295,7 @@ func (s *StickyRoute) checkUpstreams(ctx caddy.Context) error {
 	}
 	for _, rt := range s.Routes {
 		if !known[normAddr(rt.Upstream)] {
-			return fmt.Errorf("sticky_route: route %s names %s, which is not one of the proxy's upstreams (%s)",
+			return nil, fmt.Errorf("sticky_route: route %s names %s, which is not one of the proxy's upstreams (%s)",
 				rt.Name, rt.Upstream, strings.Join(list, ", "))
 		}
 	}
@@ -208,7 +310,7 @@ func (s *StickyRoute) checkUpstreams(ctx caddy.Context) error {
 			}
 		}
 	}
-	return nil
+	return h, nil
 }
 
 func normAddr(a string) string {
@@ -242,7 +344,7 @@ func (s *StickyRoute) Select(pool reverseproxy.UpstreamPool, r *http.Request, w 
 			s.set(repl, r, tried, nil, rt)
 			return nil
 		case rt.Redirect != "":
-			if red := s.byName[rt.Redirect]; red != nil && takesNew(red.Status) {
+			if red := s.byName[rt.Redirect]; red != nil && takesNew(red.status()) {
 				if u := find(pool, red); u != nil && s.available(u) && !contains(tried, u) {
 					chosen = u
 				}
@@ -255,8 +357,35 @@ func (s *StickyRoute) Select(pool reverseproxy.UpstreamPool, r *http.Request, w 
 	if why != "" {
 		s.logFailover(rt, chosen, why)
 	}
+	s.count(rt, chosen, why, tried)
 	s.set(repl, r, tried, chosen, rt)
 	return chosen
+}
+
+// count records the choice in the balancer's counters.
+func (s *StickyRoute) count(rt *Route, chosen *reverseproxy.Upstream, why string, tried []*reverseproxy.Upstream) {
+	if n := len(tried); n > 0 {
+		if prev := s.byAddr[normAddr(tried[n-1].Dial)]; prev != nil {
+			prev.m.Failures.Add(1) // it was tried and the request came back
+		}
+	}
+	if chosen == nil {
+		return
+	}
+	to := s.byAddr[normAddr(chosen.Dial)]
+	if to == nil {
+		return
+	}
+	to.m.Routed(time.Now())
+	switch {
+	case rt == nil:
+		to.m.NewSessions.Add(1)
+	case to == rt:
+		to.m.Sticky.Add(1)
+	case why != "":
+		rt.m.FailoversFrom.Add(1)
+		to.m.FailoversTo.Add(1)
+	}
 }
 
 // Why a session's route cannot take a request, as logged.
@@ -274,7 +403,7 @@ func (s *StickyRoute) unusable(u *reverseproxy.Upstream, rt *Route, tried []*rev
 	switch {
 	case u == nil:
 		return whyNotInPool
-	case rt.Status == StatusStopped:
+	case rt.status() == StatusStopped:
 		return whyStopped
 	case contains(tried, u):
 		return whyTried
@@ -317,7 +446,7 @@ func (s *StickyRoute) set(repl *caddy.Replacer, r *http.Request, tried []*revers
 // upstreams only when none of those is available. Upstreams this request
 // already failed on are left out while others remain.
 func (s *StickyRoute) selectFallback(pool reverseproxy.UpstreamPool, r *http.Request, w http.ResponseWriter, tried []*reverseproxy.Upstream) *reverseproxy.Upstream {
-	if !s.hasStatus && !s.weighted && len(tried) == 0 && s.plainAvailability {
+	if s.bal.Plain() && len(tried) == 0 && s.plainAvailability {
 		return s.fallback.Select(pool, r, w) // nothing to filter: no copy
 	}
 	for _, retryTried := range []bool{false, true} {
@@ -326,14 +455,14 @@ func (s *StickyRoute) selectFallback(pool reverseproxy.UpstreamPool, r *http.Req
 			for _, u := range pool {
 				st := StatusActive
 				if rt := s.byAddr[normAddr(u.Dial)]; rt != nil {
-					st = rt.Status
+					st = rt.status()
 				}
 				if st == want && s.available(u) && (retryTried || !contains(tried, u)) {
 					eligible = append(eligible, u)
 				}
 			}
 			if len(eligible) > 0 {
-				if s.weighted {
+				if s.bal.Weighted() && !s.bal.CustomFallback() {
 					return s.weightedSelect(eligible)
 				}
 				return s.fallback.Select(eligible, r, w)
@@ -355,8 +484,10 @@ func (s *StickyRoute) weightedSelect(eligible reverseproxy.UpstreamPool) *revers
 	total := 0
 	for _, u := range eligible {
 		w := 1
-		if rt := s.byAddr[normAddr(u.Dial)]; rt != nil && rt.Weight != nil {
-			w = *rt.Weight
+		if rt := s.byAddr[normAddr(u.Dial)]; rt != nil {
+			if rw := rt.m.Weight(); rw != 0 {
+				w = rw
+			}
 		}
 		s.wrrCur[u.Dial] += w
 		total += w
@@ -458,5 +589,6 @@ func unquote(v string) string {
 // Interface guards
 var (
 	_ caddy.Provisioner     = (*StickyRoute)(nil)
+	_ caddy.CleanerUpper    = (*StickyRoute)(nil)
 	_ reverseproxy.Selector = (*StickyRoute)(nil)
 )

@@ -1,6 +1,10 @@
 package stickyroute
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/caddy-ajp/caddy-ajp/balancer"
+)
 
 // Weights are Apache's loadfactor range.
 const (
@@ -35,6 +39,14 @@ func refuse(route int, field, format string, args ...any) error {
 // It is not named Validate: Caddy would call a caddy.Validator after
 // Provision, on the defaulted values.
 func (s *StickyRoute) CheckConfig() error {
+	if s.Name != "" {
+		if err := balancer.CheckName(s.Name); err != nil {
+			return refuse(-1, "name", "%v", err)
+		}
+	}
+	if s.Follow && s.Name == "" {
+		return refuse(-1, "name", "follow needs the name of the balancer to follow")
+	}
 	byName := make(map[string]int, len(s.Routes))
 	byAddr := make(map[string]int, len(s.Routes))
 	weighted := -1
