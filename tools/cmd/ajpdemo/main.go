@@ -48,6 +48,7 @@ localhost:8443 {
 	# Apache: <Proxy balancer://app> BalancerMember … route=… </Proxy>
 	#         ProxyPass /share balancer://app stickysession=JSESSIONID|jsessionid
 	ajp_balancer /share* {
+		name app
 		member ajp://127.0.0.1:8010/share route=tomcat1
 		member ajp://127.0.0.1:8011/share route=tomcat2
 		stickysession JSESSIONID|jsessionid
@@ -144,6 +145,14 @@ func run(caddyBin, dir string) error {
   Failover: note the node serving you, then kill it
            kill -9 %d    (tomcat1)      kill -9 %d    (tomcat2)
   and reload the page: the other node continues your session, the count goes on.
+
+  Runtime control (Caddy's admin API; no reload): drain tomcat1, watch it until
+  in_flight is 0 (safe to stop), then put it back
+           curl -s -X POST -H 'Content-Type: application/json' -d '{"status":"drain"}' \
+                http://127.0.0.1:2019/ajp/balancers/app/members/tomcat1
+           curl -s http://127.0.0.1:2019/ajp/balancers/app
+           curl -s -X POST -H 'Content-Type: application/json' -d '{"status":null}' \
+                http://127.0.0.1:2019/ajp/balancers/app/members/tomcat1
 
   The certificate comes from Caddy's local CA (not installed in your trust
   store): accept it in the browser, or use curl -k.
