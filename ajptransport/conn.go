@@ -61,6 +61,9 @@ func (c *conn) cping(timeout time.Duration) error {
 	}
 	for {
 		n, err := c.readPacket()
+		if err == nil {
+			c.pool.st.cping(time.Since(start), nil)
+		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			now := time.Now()
@@ -72,6 +75,7 @@ func (c *conn) cping(timeout time.Duration) error {
 			}
 		}
 		if err != nil {
+			c.pool.st.cping(0, err)
 			return err
 		}
 		if n != 1 || c.rbuf[0] != ajp.TypeCPong {
@@ -122,6 +126,9 @@ func noEOF(err error) error {
 	return err
 }
 
+// errCPing marks a connection that was made but did not answer CPING.
+var errCPing = errors.New("no CPONG")
+
 // cpingFailed explains why a new connection is not usable: a timeout is a
 // connector that accepts but does not serve yet (Tomcat binds its port
 // long before it starts) or a hung JVM; anything else that is not CPONG
@@ -130,9 +137,9 @@ func cpingFailed(addr string, err error) error {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
-		return fmt.Errorf("%s accepted the connection but did not answer CPING within ping_timeout (still starting, or hung): %w", addr, err)
+		return fmt.Errorf("%w: %s accepted the connection but did not answer CPING within ping_timeout (still starting, or hung): %w", errCPing, addr, err)
 	case errors.Is(err, ajp.ErrProtocol):
-		return fmt.Errorf("%s did not answer CPING with CPONG (is it an AJP connector?): %w", addr, err)
+		return fmt.Errorf("%w: %s did not answer CPING with CPONG (is it an AJP connector?): %w", errCPing, addr, err)
 	}
-	return fmt.Errorf("%s closed the connection instead of answering CPING: %w", addr, err)
+	return fmt.Errorf("%w: %s closed the connection instead of answering CPING: %w", errCPing, addr, err)
 }

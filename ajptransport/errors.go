@@ -59,10 +59,17 @@ func (t *Transport) dialFailed(r *http.Request, addr string, err error) (*http.R
 	if ctxErr := r.Context().Err(); ctxErr != nil {
 		return nil, ctxErr
 	}
+	st := statsFor(addr)
 	if errors.Is(err, errPoolExhausted) {
+		st.fail(failPoolFull)
 		t.logger.Warn("all AJP connections to the backend stayed busy for dial_timeout; answered 503",
 			zap.String("upstream", addr), zap.Int("max_conns_per_host", t.MaxConnsPerHost))
 		return refuse(r, http.StatusServiceUnavailable), nil
+	}
+	if errors.Is(err, errCPing) {
+		st.fail(failCPing)
+	} else {
+		st.fail(failDial)
 	}
 	t.logger.Warn("cannot connect to AJP backend", zap.String("upstream", addr), zap.Error(err))
 	return nil, reverseproxy.NewDialError(fmt.Errorf("connecting to AJP backend %s: %w", addr, err))
@@ -91,10 +98,12 @@ func (t *Transport) failed(r *http.Request, addr string, err error) (*http.Respo
 	case r.Context().Err() != nil || errors.Is(err, errClientBody):
 		// the client went away: exchangeError returns its cancellation
 	case errors.Is(err, ajp.ErrUnrelayable):
+		statsFor(addr).fail(failUnrelayable)
 		t.logger.Warn("the backend's response cannot be relayed (the servlet's doing, not the node's); answered 502",
 			zap.String("upstream", addr), zap.Error(err))
 		return refuse(r, http.StatusBadGateway), nil
 	case errors.Is(err, errSecretRejected), errors.Is(err, errNoSecretRejected):
+		statsFor(addr).fail(failSecret)
 		msg := "AJP backend rejected the secret; answered 502"
 		if errors.Is(err, errNoSecretRejected) {
 			msg = "AJP backend requires a secret; answered 502"
@@ -110,6 +119,7 @@ func (t *Transport) failed(r *http.Request, addr string, err error) (*http.Respo
 // final error once, at ERROR; this attempt is logged at WARN.
 func (t *Transport) exchangeError(r *http.Request, addr string, err error) error {
 	if ctxErr := r.Context().Err(); ctxErr != nil || errors.Is(err, errClientBody) {
+		statsFor(addr).fail(failClientGone)
 		t.logger.Debug("client went away during the AJP exchange", zap.String("upstream", addr), zap.Error(err))
 		if ctxErr != nil {
 			return ctxErr
@@ -118,14 +128,18 @@ func (t *Transport) exchangeError(r *http.Request, addr string, err error) error
 	}
 	status := http.StatusBadGateway
 	msg := "AJP exchange failed"
+	kind := failBroken
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
 		status = http.StatusGatewayTimeout
 		msg = "AJP backend did not answer within read_timeout"
+		kind = failTimeout
 	case errors.Is(err, ajp.ErrProtocol):
 		msg = "AJP protocol error"
+		kind = failProtocol
 	}
+	statsFor(addr).fail(kind)
 	t.logger.Warn(msg, zap.String("upstream", addr), zap.Int("status", status), zap.Error(err))
 	return caddyhttp.Error(status, fmt.Errorf("%s (upstream %s): %w", msg, addr, err))
 }

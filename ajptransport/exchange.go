@@ -29,6 +29,7 @@ type exchange struct {
 
 	body       io.Reader // the client's request body, nil when none
 	bodyLeft   int64     // bytes still to send when the length is known, else -1
+	bodySent   int64     // request body bytes sent, for /metrics
 	bodyDone   bool      // the end of the body has been seen
 	bodyClient bool      // a client-side read error happened
 
@@ -95,6 +96,7 @@ func (ex *exchange) response(r *http.Request, p []byte) (*http.Response, error) 
 		return nil, err
 	}
 	ex.respCL = head.ContentLength
+	ex.c.pool.st.response(head.Status)
 	resp := &ex.resp
 	*resp = http.Response{
 		Status:        statusLine(head.Status),
@@ -250,6 +252,7 @@ func (ex *exchange) sendBodyChunk(p []byte) error {
 			}
 		}
 	}
+	ex.bodySent += int64(n)
 	out := ajp.AppendBodyChunk(buf[:0], buf[6:6+n])
 	if err := ex.deadline(); err != nil {
 		return err
@@ -301,6 +304,7 @@ func (ex *exchange) deadline() error {
 // the container allows reuse and no cancellation touched it.
 func (ex *exchange) finish(reuse bool) {
 	ex.done = true
+	ex.c.pool.st.bytes(ex.bodySent, ex.respRead)
 	watcherFired := !ex.stop()
 	if reuse && !watcherFired && !ex.t.closed.Load() {
 		ex.c.pool.put(ex.c)
@@ -326,6 +330,7 @@ func (ex *exchange) discard() {
 	}
 	ex.done = true
 	ex.stop()
+	ex.c.pool.st.bytes(ex.bodySent, ex.respRead)
 	ex.c.pool.discard(ex.c)
 	ex.c = nil
 }

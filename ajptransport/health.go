@@ -76,11 +76,15 @@ func (p *hostPool) probe(ctx context.Context) error {
 		return err
 	}
 	n, err := c.readPacket()
+	if err == nil {
+		p.st.cping(time.Since(start), nil)
+	}
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil && p.spokeSince(start.UnixNano()):
 		return nil // busy: it answered others while our CPONG was queued
 	case err != nil:
+		p.st.cping(0, err)
 		return cpingFailed(p.addr, err)
 	case n != 1 || c.rbuf[0] != ajp.TypeCPong:
 		return cpingFailed(p.addr, fmt.Errorf("%w: expected CPONG, got type %d", ajp.ErrProtocol, c.rbuf[0]))

@@ -27,6 +27,7 @@ type hostPool struct {
 	cfg     *poolConfig
 	network string
 	addr    string
+	st      *upstreamStats // what /metrics reports of this address
 
 	// alive is when a packet last came from the node (UnixNano, coarse):
 	// a node that answers anyone is busy, not hung.
@@ -131,6 +132,9 @@ func (p *hostPool) dial(ctx context.Context) (*conn, error) {
 	nc, err := p.cfg.dial(dctx, p.network, p.addr)
 	if err != nil {
 		return nil, err
+	}
+	if p.st != nil {
+		p.st.dialed.Add(1)
 	}
 	c := newConn(nc, p)
 	if err := c.cping(p.cfg.pingTimeout); err != nil {
@@ -251,7 +255,7 @@ func (t *Transport) pool(network, addr string) *hostPool {
 	t.poolsMu.Lock()
 	defer t.poolsMu.Unlock()
 	if p = t.pools[key]; p == nil {
-		p = &hostPool{cfg: &t.cfg, network: network, addr: addr}
+		p = &hostPool{cfg: &t.cfg, network: network, addr: addr, st: statsFor(addr)}
 		if t.closed.Load() {
 			p.closed = true
 		}

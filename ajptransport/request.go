@@ -103,6 +103,7 @@ func (t *Transport) prepare(r *http.Request) (ex *exchange, refusal *http.Respon
 			return nil, resp, err
 		}
 		ex.bodyLeft -= int64(n)
+		ex.bodySent = int64(n)
 		if ex.bodyLeft == 0 {
 			ex.bodyDone = true
 		}

@@ -161,6 +161,7 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	t.janDone = make(chan struct{})
 	go t.janitor()
 	register(t)
+	registerMetrics(ctx.GetMetricsRegistry())
 	return nil
 }
 

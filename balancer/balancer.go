@@ -180,6 +180,8 @@ type Balancer struct {
 	stored  map[string]*Override
 	refs    int
 
+	failovers sync.Map // [2]string{from, to} route → *atomic.Uint64
+
 	custom   atomic.Bool // the policy has a fallback of its own: loadfactors do not apply
 	plain    atomic.Bool // no member has a status other than active, none a weight
 	weighted atomic.Bool // some member has a loadfactor
@@ -220,6 +222,23 @@ func (b *Balancer) Weighted() bool { return b.weighted.Load() }
 // CustomFallback reports that the policy spreads new sessions with a
 // fallback policy of its own, so loadfactors cannot apply.
 func (b *Balancer) CustomFallback() bool { return b.custom.Load() }
+
+// Failover counts a request of from's session routed to to.
+func (b *Balancer) Failover(from, to *Member) {
+	from.FailoversFrom.Add(1)
+	to.FailoversTo.Add(1)
+	c, _ := b.failovers.LoadOrStore([2]string{from.route, to.route}, new(atomic.Uint64))
+	c.(*atomic.Uint64).Add(1)
+}
+
+func (b *Balancer) failoverCounts() map[[2]string]uint64 {
+	out := map[[2]string]uint64{}
+	b.failovers.Range(func(k, v any) bool {
+		out[k.([2]string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
+}
 
 // Orphan is a stored override that applies to no member: its route is no
 // longer configured, or now names a different upstream.

@@ -214,6 +214,7 @@ func (s *StickyRoute) Provision(ctx caddy.Context) error {
 		}
 	}
 	balancer.UseStorage(storageOf(ctx), s.logger)
+	balancer.RegisterMetrics(ctx.GetMetricsRegistry())
 	s.wrrCur = make(map[string]int)
 	s.wrrMu = new(sync.Mutex)
 	if s.FallbackRaw == nil {
@@ -383,8 +384,7 @@ func (s *StickyRoute) count(rt *Route, chosen *reverseproxy.Upstream, why string
 	case to == rt:
 		to.m.Sticky.Add(1)
 	case why != "":
-		rt.m.FailoversFrom.Add(1)
-		to.m.FailoversTo.Add(1)
+		s.bal.Failover(rt.m, to.m)
 	}
 }
 
