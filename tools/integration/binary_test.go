@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,6 +35,14 @@ func caddyBinary(t *testing.T) string {
 // directory; the process is stopped by its PID at the end of the test.
 func startBinary(t *testing.T, caddyfile string) (dir string) {
 	t.Helper()
+	dir, _ = startBinaryProc(t, caddyfile)
+	return dir
+}
+
+// startBinaryProc is startBinary that also returns a way to stop the
+// process before the end of the test (SIGTERM, then SIGKILL after 10 s).
+func startBinaryProc(t *testing.T, caddyfile string) (dir string, stop func()) {
+	t.Helper()
 	bin := caddyBinary(t)
 	dir = t.TempDir()
 	cf := filepath.Join(dir, "Caddyfile")
@@ -51,23 +60,27 @@ func startBinary(t *testing.T, caddyfile string) (dir string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("caddy log:\n%s", b)
-		}
-	})
-	return dir
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+			logf.Close()
+			if t.Failed() {
+				b, _ := os.ReadFile(logf.Name())
+				t.Logf("caddy log:\n%s", b)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return dir, stop
 }
 
 func waitHTTP(t *testing.T, url string) *http.Response {
