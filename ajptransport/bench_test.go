@@ -73,14 +73,14 @@ func BenchmarkPoolGetPut(b *testing.B) {
 	p := &hostPool{cfg: cfg, network: "tcp", addr: fc.addr()}
 	defer p.closeIdle(true, true)
 	ctx := context.Background()
-	c, _, err := p.get(ctx)
+	c, _, err := p.get(ctx, false)
 	if err != nil {
 		b.Fatal(err)
 	}
 	p.put(c)
 	b.ReportAllocs()
 	for b.Loop() {
-		c, reused, err := p.get(ctx)
+		c, reused, err := p.get(ctx, false)
 		if err != nil || !reused {
 			b.Fatalf("get: reused=%v err=%v", reused, err)
 		}

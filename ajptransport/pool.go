@@ -59,7 +59,11 @@ func (p *hostPool) spokeSince(t int64) bool { return p.alive.Load() > t }
 // get returns a usable connection: an idle one that passes the liveness
 // checks, or a new one. reused tells which. A failure to obtain a connection
 // is wrapped so the caller can report it as a dial error.
-func (p *hostPool) get(ctx context.Context) (c *conn, reused bool, err error) {
+// retryable tells a request that is sent again on a new connection when a
+// pooled one turns out dead before anything came back (bodyless and
+// idempotent): it can skip the liveness peek of a connection that came
+// back to the pool moments ago.
+func (p *hostPool) get(ctx context.Context, retryable bool) (c *conn, reused bool, err error) {
 	var deadline time.Time
 	for {
 		p.mu.Lock()
@@ -71,7 +75,7 @@ func (p *hostPool) get(ctx context.Context) (c *conn, reused bool, err error) {
 			p.idle[n-1] = nil
 			p.idle = p.idle[:n-1]
 			p.mu.Unlock()
-			if p.check(c) {
+			if p.check(c, retryable) {
 				return c, true, nil
 			}
 			p.discard(c)
@@ -109,15 +113,25 @@ func (p *hostPool) get(ctx context.Context) (c *conn, reused bool, err error) {
 	}
 }
 
+// peekAfter is how long a connection may have been idle before even a
+// retryable request checks it with a peek.
+const peekAfter = time.Second
+
 // check decides whether an idle connection may carry the next request: not
 // idle too long, not closed by the peer, and answering CPING when it has
 // been idle longer than ping_after.
-func (p *hostPool) check(c *conn) bool {
+func (p *hostPool) check(c *conn, retryable bool) bool {
 	idle := time.Since(c.idleFrom)
 	if p.cfg.idleTimeout > 0 && idle > p.cfg.idleTimeout {
 		return false
 	}
-	if c.br.Buffered() > 0 || !c.peek.peerAlive() {
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	// the peek is a system call per request; a connection back in the pool
+	// for less than peekAfter rarely died meanwhile, and if it did, a
+	// retryable request is sent again on a new one
+	if (!retryable || idle > peekAfter) && !c.peek.peerAlive() {
 		return false
 	}
 	if idle > p.cfg.pingAfter {

@@ -204,7 +204,7 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	pool := t.pool(ex.network, ex.addr)
 	for attempt := 0; ; attempt++ {
-		c, reused, err := pool.get(r.Context())
+		c, reused, err := pool.get(r.Context(), ex.body == nil && idempotent(r.Method))
 		if err != nil {
 			ex.release()
 			return t.dialFailed(r, ex.addr, err)

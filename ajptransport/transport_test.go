@@ -643,3 +643,40 @@ func TestAFlushHandsTheResponseOnAtOnce(t *testing.T) {
 	}
 	close(release)
 }
+
+// TestAPostNeverMeetsAConnectionClosedWhileIdle: a request that would not be
+// sent again (a POST with a body) checks a pooled connection even when it
+// came back moments ago; a bodyless GET may skip that check because it is
+// retried on a new connection when the pooled one turns out dead.
+func TestAPostNeverMeetsAConnectionClosedWhileIdle(t *testing.T) {
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		pr, err := c.next()
+		if err != nil {
+			return
+		}
+		if _, err := c.readBody(pr); err != nil {
+			return
+		}
+		c.sendHeaders(200)
+		c.sendBody("ok")
+		c.end(true) // says reuse, then goes away
+	})
+	tr := newTransport(t, nil)
+	for i, method := range []string{"GET", "POST", "GET", "POST"} {
+		time.Sleep(20 * time.Millisecond) // the close arrives, well within peekAfter
+		var body io.Reader
+		if method == "POST" {
+			body = strings.NewReader("payload")
+		}
+		req := httptest.NewRequest(method, "http://"+fc.addr()+"/", body)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("request %d (%s) on a connection closed while idle: %v", i, method, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "ok" {
+			t.Fatalf("request %d (%s): %q", i, method, b)
+		}
+	}
+}
