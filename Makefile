@@ -57,7 +57,7 @@ $(CADDY): $(SOURCES)
 	@mkdir -p bin
 	cd tools && GOPROXY='$(XCADDY_GOPROXY)' $(GO) tool xcaddy build $(CADDY_VERSION) --with github.com/caddy-ajp/caddy-ajp=$(CURDIR) --output $(CURDIR)/$(CADDY)
 
-## deps: install Tomcat 10.1, Apache httpd and mod_jk when missing (apt-get; sudo unless root)
+## deps: install Tomcat 10.1, Apache httpd, mod_jk and Chromium when missing (apt-get; sudo unless root)
 deps:
 	@./scripts/deps.sh
 

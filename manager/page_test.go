@@ -86,7 +86,7 @@ func TestPageShowsEveryMemberWithFormsAndHeaders(t *testing.T) {
 	w := serve(t, p, pageRequest("GET", "/balancer-manager", "admin", nil))
 	body := w.Body.String()
 	for _, want := range []string{
-		`<tr data-member="page-test/tomcat1">`, `<tr data-member="page-test/tomcat2">`,
+		`<tbody data-member="page-test/tomcat1">`, `<tbody data-member="page-test/tomcat2">`,
 		"127.0.0.1:8010", "127.0.0.1:8011", `data-status="active"`,
 		`<meta http-equiv="refresh" content="5">`, `name="viewport"`, "Signed in as <strong>admin</strong>",
 		`<button name="status" value="drain"`, `<button name="status" value="active" disabled`,

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs what the tests and the demo need, when it is missing: Debian's
 # tomcat10 (Tomcat 10.1; Java 17 comes with it), and Apache httpd with
-# mod_proxy_ajp and mod_jk, which the tests compare caddy-ajp with. With
-# "bench" it also installs wrk.
+# mod_proxy_ajp and mod_jk, which the tests compare caddy-ajp with, and
+# Chromium, which the manager page's test drives headless. With "bench" it
+# also installs wrk.
 set -eu
 
 need=""
@@ -10,6 +11,7 @@ need=""
 command -v java >/dev/null 2>&1 || need="$need default-jre-headless"
 [ -x /usr/sbin/apache2 ] || need="$need apache2"
 [ -f /usr/lib/apache2/modules/mod_jk.so ] || need="$need libapache2-mod-jk"
+[ -x /usr/bin/chromium ] || need="$need chromium"
 if [ "${1:-}" = bench ]; then
 	command -v wrk >/dev/null 2>&1 || need="$need wrk"
 fi
