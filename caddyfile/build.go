@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -92,7 +93,7 @@ func (b *balancerConfig) build(h httpcaddyfile.Helper, matcherSet caddy.ModuleMa
 	if pm != nil {
 		handlers = append(handlers, caddyconfig.JSONModuleObject(pm, "handler", "ajp_path_map", nil))
 	}
-	rp, err := b.reverseProxy(h, tr, sr)
+	rp, err := b.reverseProxy(h, &tr, sr)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +240,7 @@ func (b *balancerConfig) pathMap(matcherSet caddy.ModuleMap) (*pathmap.PathMap, 
 // reverseProxy builds the reverse_proxy handler: the passthrough
 // subdirectives first, then upstreams, transport, policy, retries and
 // passive health, keeping what the user set explicitly.
-func (b *balancerConfig) reverseProxy(h httpcaddyfile.Helper, tr ajptransport.Transport, sr stickyroute.StickyRoute) (*reverseproxy.Handler, error) {
+func (b *balancerConfig) reverseProxy(h httpcaddyfile.Helper, tr *ajptransport.Transport, sr stickyroute.StickyRoute) (*reverseproxy.Handler, error) {
 	rp := &reverseproxy.Handler{}
 	if err := rp.UnmarshalCaddyfile(b.rest); err != nil {
 		return nil, err
@@ -253,21 +254,30 @@ func (b *balancerConfig) reverseProxy(h httpcaddyfile.Helper, tr ajptransport.Tr
 	for _, m := range b.members {
 		rp.Upstreams = append(rp.Upstreams, &reverseproxy.Upstream{Dial: m.addr})
 	}
-	rp.TransportRaw = caddyconfig.JSONModuleObject(tr, "protocol", "ajp", nil)
 	if rp.LoadBalancing == nil {
 		rp.LoadBalancing = &reverseproxy.LoadBalancing{}
 	}
 	rp.LoadBalancing.SelectionPolicyRaw = caddyconfig.JSONModuleObject(sr, "policy", "sticky_route", nil)
-	b.retries(rp.LoadBalancing)
+	b.retries(rp.LoadBalancing, tr)
 	if err := b.passiveHealth(rp); err != nil {
 		return nil, err
 	}
-	return rp, b.activeHealth(rp, tr)
+	if tr.PingTimeout == 0 {
+		tr.PingTimeout = caddy.Duration(defaultPingTimeout) // see defaultHealthInterval
+	}
+	if err := b.activeHealth(rp, *tr); err != nil {
+		return nil, err
+	}
+	rp.TransportRaw = caddyconfig.JSONModuleObject(tr, "protocol", "ajp", nil)
+	return rp, nil
 }
 
 // retries sets lb_retries and lb_try_duration from maxattempts and
-// timeout, with the directive's defaults.
-func (b *balancerConfig) retries(lb *reverseproxy.LoadBalancing) {
+// timeout, with the directive's defaults: as many attempts as members,
+// for up to read_timeout + 5 s, so that a GET stuck on a node that hung
+// (and answers 504 after read_timeout) is still retried on another one;
+// the number of attempts bounds the rest.
+func (b *balancerConfig) retries(lb *reverseproxy.LoadBalancing, tr *ajptransport.Transport) {
 	noRetries := b.maxattempts != nil && *b.maxattempts == 0
 	switch {
 	case b.maxattempts != nil:
@@ -282,7 +292,11 @@ func (b *balancerConfig) retries(lb *reverseproxy.LoadBalancing) {
 	case b.timeout != nil && *b.timeout > 0:
 		lb.TryDuration = caddy.Duration(*b.timeout)
 	case lb.TryDuration == 0 && !noRetries:
-		lb.TryDuration = caddy.Duration(defaultTryDuration)
+		rt := time.Duration(tr.ReadTimeout)
+		if rt == 0 {
+			rt = ajptransport.DefaultReadTimeout
+		}
+		lb.TryDuration = caddy.Duration(rt + defaultTryDuration)
 	}
 }
 

