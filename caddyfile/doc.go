@@ -1,9 +1,11 @@
-// Package caddyfile holds caddy-ajp's Caddyfile directive ajp_balancer,
-// which says in a few lines what Apache says with <Proxy balancer://…>,
+// Package caddyfile holds caddy-ajp's Caddyfile directives. ajp_balancer
+// says in a few lines what Apache says with <Proxy balancer://…>,
 // BalancerMember, ProxyPass and ProxyPassReverse, and expands into the
 // modules of the other packages: an ajp_path_map handler (pathmap) in front
 // of a reverse_proxy with the AJP transport (ajptransport) and the
-// sticky_route policy (stickyroute).
+// sticky_route policy (stickyroute), with CPING health checks (health.go)
+// and, for members with http=, a WebSocket proxy to their HTTP connectors
+// (upgrade.go). ajp_manager mounts the balancer-manager page (manager).
 //
 // The package is named caddyfile because it is the product's Caddyfile
 // adapter layer, and that is where users and the README look for it
