@@ -7,6 +7,7 @@ package caddyajp
 
 import (
 	_ "github.com/caddy-ajp/caddy-ajp/ajptransport"
+	_ "github.com/caddy-ajp/caddy-ajp/apacheconf"
 	_ "github.com/caddy-ajp/caddy-ajp/caddyfile"
 	_ "github.com/caddy-ajp/caddy-ajp/manager"
 	_ "github.com/caddy-ajp/caddy-ajp/pathmap"

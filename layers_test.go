@@ -18,7 +18,8 @@ var layers = map[string]struct {
 	imports []string // project packages it may import; "*" for any
 	pure    bool     // no Caddy package either
 }{
-	"":                 {imports: []string{"*"}}, // caddyajp registers every module
+	"":                 {imports: []string{"*"}},                                                  // caddyajp registers every module
+	"apacheconf":       {imports: []string{"ajptransport", "stickyroute", "pathmap", "balancer"}}, // caddy adapt --adapter apache
 	"caddyfile":        {imports: []string{"stickyroute", "ajptransport", "pathmap", "balancer", "manager", "internal/tomcatpath"}},
 	"manager":          {imports: []string{"balancer", "ajptransport"}}, // admin API, manager page, metrics: reads and steers the state below
 	"pathmap":          {imports: []string{"internal/tomcatpath"}},
