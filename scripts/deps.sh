@@ -3,7 +3,8 @@
 # tomcat10 (Tomcat 10.1; Java 17 comes with it), and Apache httpd with
 # mod_proxy_ajp and mod_jk, which the tests compare caddy-ajp with, and
 # Chromium, which the manager page's test drives headless. With "bench" it
-# also installs wrk.
+# also installs wrk and h2load (nghttp2-client), the load generators of
+# `make bench` (HTTP/1.1 and HTTP/2; mod_ssl and mod_http2 come with apache2).
 set -eu
 
 need=""
@@ -14,6 +15,7 @@ command -v java >/dev/null 2>&1 || need="$need default-jre-headless"
 [ -x /usr/bin/chromium ] || need="$need chromium"
 if [ "${1:-}" = bench ]; then
 	command -v wrk >/dev/null 2>&1 || need="$need wrk"
+	command -v h2load >/dev/null 2>&1 || need="$need nghttp2-client"
 fi
 [ -n "$need" ] || exit 0
 

@@ -20,14 +20,25 @@ var modeModules = map[string][]string{
 	ModeJK:       {"jk"},
 }
 
-// renderConfig returns httpd.conf and, for mod_jk, workers.properties.
-// modules are the httpd modules a mode loads.
-func modules(mode string) []string {
-	return append(slices.Clone(commonModules), modeModules[mode]...)
+// tlsModules are loaded when Options.TLS is set: mod_ssl and the session
+// cache Debian's ssl.conf configures for it.
+var tlsModules = []string{"ssl", "socache_shmcb"}
+
+// modules are the httpd modules o loads.
+func modules(o *Options) []string {
+	ms := append(slices.Clone(commonModules), modeModules[o.Mode]...)
+	if o.TLS != nil {
+		ms = append(ms, tlsModules...)
+		if o.TLS.HTTP2 {
+			ms = append(ms, "http2")
+		}
+	}
+	return ms
 }
 
 func modulePath(m string) string { return filepath.Join(ModulesDir, "mod_"+m+".so") }
 
+// renderConfig returns httpd.conf and, for mod_jk, workers.properties.
 func renderConfig(o *Options, dir string) (conf, workers string) {
 	var b strings.Builder
 	q := func(s string) string { return `"` + s + `"` }
@@ -45,7 +56,7 @@ func renderConfig(o *Options, dir string) (conf, workers string) {
 		// httpd refuses to serve as root; its children switch to this user.
 		fmt.Fprintf(&b, "User %s\nGroup %s\n", u, g)
 	}
-	for _, m := range modules(o.Mode) {
+	for _, m := range modules(o) {
 		fmt.Fprintf(&b, "LoadModule %s_module %s\n", m, q(modulePath(m)))
 	}
 	// One child process: balancer state and connection pools are shared by
@@ -78,14 +89,13 @@ KeepAliveTimeout 5
 			b.WriteString("\n")
 		}
 		b.WriteString("</Proxy>\n")
-		fmt.Fprintf(&b, "ProxyPassReverse %s balancer://app\n", o.Path)
-		fmt.Fprintf(&b, "ProxyPass %s balancer://app stickysession=JSESSIONID|jsessionid\n", o.Path)
+		b.WriteString(mapping(o, ""))
 	case ModeJK:
 		fmt.Fprintf(&b, "JkWorkersFile %s\n", q(filepath.Join(dir, "workers.properties")))
 		fmt.Fprintf(&b, "JkShmFile %s\n", q(filepath.Join(dir, "run", "jk.shm")))
 		fmt.Fprintf(&b, "JkLogFile %s\n", q(filepath.Join(dir, "mod_jk.log")))
 		fmt.Fprintf(&b, "JkLogLevel %s\n", jkLogLevel(o.LogLevel))
-		fmt.Fprintf(&b, "JkMount %s lb\nJkMount %s/* lb\n", o.Path, o.Path)
+		b.WriteString(mapping(o, ""))
 
 		var w strings.Builder
 		names := make([]string, len(o.Members))
@@ -108,12 +118,40 @@ KeepAliveTimeout 5
 		w.WriteString("worker.list=lb\n")
 		workers = w.String()
 	}
+	if t := o.TLS; t != nil {
+		// As Debian's ssl.conf: a shared-memory session cache, no session
+		// tickets.
+		fmt.Fprintf(&b, "SSLSessionCache %s\nSSLSessionTickets off\n", q("shmcb:"+filepath.Join(dir, "run", "ssl_scache")+"(512000)"))
+		fmt.Fprintf(&b, "Listen 127.0.0.1:%d\n<VirtualHost 127.0.0.1:%d>\n", t.Port, t.Port)
+		fmt.Fprintf(&b, "\tServerName 127.0.0.1\n\tSSLEngine on\n\tSSLCertificateFile %s\n\tSSLCertificateKeyFile %s\n\tSSLProtocol %s\n",
+			q(t.CertFile), q(t.KeyFile), t.Protocol)
+		if t.Curves != "" {
+			fmt.Fprintf(&b, "\tSSLOpenSSLConfCmd Curves %s\n", t.Curves)
+		}
+		if t.HTTP2 {
+			b.WriteString("\tProtocols h2 http/1.1\n")
+		}
+		// Neither ProxyPass nor JkMount of the main server is certain to
+		// reach a virtual host (mod_jk needs JkMountCopy): map Path here too.
+		b.WriteString(mapping(o, "\t"))
+		b.WriteString("</VirtualHost>\n")
+	}
 	if o.ExtraConfig != "" {
 		b.WriteString("# ExtraConfig\n")
 		b.WriteString(o.ExtraConfig)
 		b.WriteString("\n")
 	}
 	return b.String(), workers
+}
+
+// mapping is the directives that send Path to the members, each line
+// prefixed with indent.
+func mapping(o *Options, indent string) string {
+	if o.Mode == ModeJK {
+		return fmt.Sprintf("%sJkMount %s lb\n%sJkMount %s/* lb\n", indent, o.Path, indent, o.Path)
+	}
+	return fmt.Sprintf("%sProxyPassReverse %s balancer://app\n%sProxyPass %s balancer://app stickysession=JSESSIONID|jsessionid\n",
+		indent, o.Path, indent, o.Path)
 }
 
 // jkLogLevel maps httpd's LogLevel to one JkLogLevel knows.

@@ -50,6 +50,28 @@ type Options struct {
 	// LogLevel is httpd's LogLevel (and JkLogLevel's level for mod_jk).
 	// Default: "warn".
 	LogLevel string
+
+	// TLS adds a second listener on 127.0.0.1 that speaks TLS (mod_ssl) and,
+	// with HTTP2, HTTP/2 (mod_http2), mapping Path as the plain listener
+	// does. Default: nil, plain HTTP only.
+	TLS *TLS
+}
+
+// TLS is Apache's HTTPS listener.
+type TLS struct {
+	// Port is the HTTPS port on 127.0.0.1. Default: 0, a free port.
+	Port int
+	// CertFile and KeyFile are PEM files: SSLCertificateFile and
+	// SSLCertificateKeyFile. Required.
+	CertFile, KeyFile string
+	// Protocol is SSLProtocol. Default: "-all +TLSv1.3".
+	Protocol string
+	// Curves, if set, is the OpenSSL group list of SSLOpenSSLConfCmd Curves
+	// (e.g. "X25519"). Default: "", OpenSSL's.
+	Curves string
+	// HTTP2 loads mod_http2 and sets `Protocols h2 http/1.1` on the listener
+	// (ALPN: h2 preferred). Default: false, HTTP/1.1 only.
+	HTTP2 bool
 }
 
 // Member is one Tomcat behind the balancer.
@@ -102,6 +124,20 @@ func (o *Options) setDefaults() error {
 	}
 	if o.LogLevel == "" {
 		o.LogLevel = "warn"
+	}
+	if t := o.TLS; t != nil {
+		if t.CertFile == "" || t.KeyFile == "" {
+			return fmt.Errorf("TLS needs CertFile and KeyFile")
+		}
+		if t.Port < 0 || t.Port > 65535 || t.Port == o.Port && t.Port != 0 {
+			return fmt.Errorf("invalid TLS port %d", t.Port)
+		}
+		if t.Protocol == "" {
+			t.Protocol = "-all +TLSv1.3"
+		}
+		if strings.ContainsAny(t.CertFile+t.KeyFile+t.Protocol+t.Curves, "\"\n") {
+			return fmt.Errorf("TLS settings must not contain quotes or newlines")
+		}
 	}
 	return nil
 }

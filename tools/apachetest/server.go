@@ -57,6 +57,10 @@ func Binary() (string, error) {
 // answer within StartTimeout.
 func Start(ctx context.Context, o Options) (*Server, error) {
 	o.Members = slices.Clone(o.Members)
+	if o.TLS != nil {
+		t := *o.TLS // setDefaults and Start fill it in
+		o.TLS = &t
+	}
 	if err := o.setDefaults(); err != nil {
 		return nil, fmt.Errorf("apachetest: %w", err)
 	}
@@ -64,7 +68,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range modules(o.Mode) {
+	for _, m := range modules(&o) {
 		if _, err := os.Stat(modulePath(m)); err != nil {
 			return nil, fmt.Errorf("%w: module %s: %v", ErrNotInstalled, m, err)
 		}
@@ -72,6 +76,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Port == 0 {
 		if o.Port, err = harness.FreePort(); err != nil {
 			return nil, err
+		}
+	}
+	if t := o.TLS; t != nil {
+		for t.Port == 0 || t.Port == o.Port {
+			if t.Port, err = harness.FreePort(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	dir, err := os.MkdirTemp("", "apachetest-")
@@ -209,6 +220,14 @@ func (s *Server) kill() {
 
 // URL is "http://127.0.0.1:<Port>".
 func (s *Server) URL() string { return "http://127.0.0.1:" + strconv.Itoa(s.opts.Port) }
+
+// TLSURL is "https://127.0.0.1:<TLS.Port>", "" without Options.TLS.
+func (s *Server) TLSURL() string {
+	if s.opts.TLS == nil {
+		return ""
+	}
+	return "https://127.0.0.1:" + strconv.Itoa(s.opts.TLS.Port)
+}
 
 // Port is the port httpd listens on, on 127.0.0.1.
 func (s *Server) Port() int { return s.opts.Port }

@@ -19,18 +19,23 @@ import (
 // baseline every ratio refers to.
 const (
 	apacheProxyAJP = "apache-proxy_ajp"
+	apacheDebian   = "apache-proxy_ajp-debian" // the same, with Debian's MPM and keep-alive settings
 	apacheJK       = "apache-mod_jk"
 	caddyHTTP      = "caddy-http"
 	caddyAJP       = "caddy-ajp"
 	tomcatDirect   = "tomcat-direct"
 )
 
-var allFrontends = []string{apacheProxyAJP, apacheJK, caddyHTTP, caddyAJP, tomcatDirect}
+var allFrontends = []string{apacheProxyAJP, apacheDebian, apacheJK, caddyHTTP, caddyAJP, tomcatDirect}
 
-// frontend is one target of wrk.
+// apacheSizings are the Apache front ends the targets take the better of.
+var apacheSizings = []string{apacheProxyAJP, apacheDebian}
+
+// frontend is one target of the load generators.
 type frontend struct {
 	Name   string
 	URL    string // http://127.0.0.1:port
+	TLSURL string // https://127.0.0.1:port (HTTP/1.1 and HTTP/2), "" for none
 	Desc   string
 	Config string     // the configuration, for the report (secret redacted)
 	pid    func() int // the proxy's process; 0 for tomcat-direct
@@ -64,6 +69,38 @@ MaxKeepAliveRequests 0
 KeepAliveTimeout 5
 ListenBacklog 1024`
 
+// debianMPMFile is Debian's event MPM sizing, as apache2 ships it.
+const debianMPMFile = "/etc/apache2/mods-available/mpm_event.conf"
+
+// debianFallbackMPM is that file's content in Debian 12, used when the file
+// is missing.
+const debianFallbackMPM = `StartServers 2
+MinSpareThreads 25
+MaxSpareThreads 75
+ThreadLimit 64
+ThreadsPerChild 25
+MaxRequestWorkers 150
+MaxConnectionsPerChild 0`
+
+// debianTuning is Apache as Debian ships it: the directives of
+// mods-available/mpm_event.conf, the keep-alive settings of apache2.conf
+// (KeepAlive On, MaxKeepAliveRequests 100, KeepAliveTimeout 5, Timeout
+// 300), and ServerLimit at httpd's compiled-in 16, which Debian leaves
+// alone (apachetest's base config sets 1 for its tests).
+func debianTuning() string {
+	mpm := debianFallbackMPM
+	if b, err := os.ReadFile(debianMPMFile); err == nil {
+		var lines []string
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "<") {
+				lines = append(lines, strings.Join(strings.Fields(line), " "))
+			}
+		}
+		mpm = strings.Join(lines, "\n")
+	}
+	return "# " + debianMPMFile + "\n" + mpm + "\nServerLimit 16\n# apache2.conf\nTimeout 300\nKeepAlive On\nMaxKeepAliveRequests 100\nKeepAliveTimeout 5"
+}
+
 // caddyGlobal are the global options of both Caddy front ends: no admin
 // endpoint (two Caddys would both want :2019), plain HTTP on 127.0.0.1,
 // warnings only. Caddy writes no access log unless a site asks for one.
@@ -77,43 +114,67 @@ const caddyGlobal = `{
 }
 `
 
+// caddySites serves handler on a plain HTTP port and on an HTTPS port with
+// the run's certificate, TLS 1.3 and X25519 only, as Apache's listener.
+// Caddy allows no tls in a block that also serves http://, hence a snippet.
+// The HTTPS site keeps Caddy's defaults otherwise: HTTP/1.1, HTTP/2 and
+// HTTP/3 (a UDP listener on the same port, announced by Alt-Svc).
+func caddySites(port, tlsPort int, cert benchCert, handler string) string {
+	return caddyGlobal + fmt.Sprintf(`
+(app) {
+%s}
+
+http://:%d {
+	import app
+}
+
+https://:%d {
+	tls %s %s {
+		protocols tls1.3
+		curves x25519
+	}
+	import app
+}
+`, handler, port, tlsPort, cert.CertFile, cert.KeyFile)
+}
+
 // caddyHTTPConfig is stock reverse_proxy over HTTP to the nodes' HTTP
 // connectors (Caddy's default HTTP transport: at most 32 idle connections
 // per upstream).
-func caddyHTTPConfig(port int, nodes []*tomcattest.Node) string {
-	return caddyGlobal + fmt.Sprintf(`
-http://:%d {
-	reverse_proxy /share* %s %s {
+func caddyHTTPConfig(port, tlsPort int, cert benchCert, nodes []*tomcattest.Node) string {
+	return caddySites(port, tlsPort, cert, fmt.Sprintf(`	reverse_proxy /share* %s %s {
 		lb_policy round_robin
 	}
-}
-`, port, hostPort(nodes[0].HTTPURL()), hostPort(nodes[1].HTTPURL()))
+`, hostPort(nodes[0].HTTPURL()), hostPort(nodes[1].HTTPURL())))
 }
 
 // caddyAJPConfig is the user's Apache balancer as ajp_balancer.
-func caddyAJPConfig(port int, nodes []*tomcattest.Node) string {
-	return caddyGlobal + fmt.Sprintf(`
-http://:%d {
-	ajp_balancer /share* {
+func caddyAJPConfig(port, tlsPort int, cert benchCert, nodes []*tomcattest.Node) string {
+	return caddySites(port, tlsPort, cert, fmt.Sprintf(`	ajp_balancer /share* {
 		member ajp://%s/share route=%s
 		member ajp://%s/share route=%s
 		stickysession JSESSIONID|jsessionid
 		secret {env.AJP_SECRET}
 	}
-}
-`, port, nodes[0].AJPAddr(), nodes[0].JvmRoute(), nodes[1].AJPAddr(), nodes[1].JvmRoute())
+`, nodes[0].AJPAddr(), nodes[0].JvmRoute(), nodes[1].AJPAddr(), nodes[1].JvmRoute()))
 }
 
 func hostPort(url string) string { return strings.TrimPrefix(url, "http://") }
 
-// startApache starts one Apache front end (apacheProxyAJP or apacheJK)
-// balancing the nodes' AJP connectors.
-func startApache(ctx context.Context, name, secret string, nodes []*tomcattest.Node) (*frontend, error) {
+// startApache starts one Apache front end (apacheProxyAJP, apacheDebian or
+// apacheJK) balancing the nodes' AJP connectors, with an HTTPS listener
+// (mod_ssl, mod_http2: h2 and http/1.1) on the run's certificate.
+func startApache(ctx context.Context, name, secret string, cert benchCert, nodes []*tomcattest.Node) (*frontend, error) {
 	mode := apachetest.ModeProxyAJP
-	desc := "Apache httpd, mod_proxy_ajp + mod_proxy_balancer (stickysession=JSESSIONID|jsessionid, secret), event MPM"
-	if name == apacheJK {
+	desc := "Apache httpd, mod_proxy_ajp + mod_proxy_balancer (stickysession=JSESSIONID|jsessionid, secret), event MPM sized for the benchmark (see below); HTTPS: mod_ssl + mod_http2"
+	tuning := apacheTuning
+	switch name {
+	case apacheJK:
 		mode = apachetest.ModeJK
-		desc = "Apache httpd, mod_jk lb worker (sticky_session, secret), event MPM"
+		desc = "Apache httpd, mod_jk lb worker (sticky_session, secret), event MPM sized for the benchmark; HTTPS: mod_ssl + mod_http2"
+	case apacheDebian:
+		desc = "the same Apache and mod_proxy_ajp with the event MPM and keep-alive settings Debian ships (" + debianMPMFile + ", apache2.conf: at most 150 workers, 100 requests per connection)"
+		tuning = debianTuning()
 	}
 	var members []apachetest.Member
 	for _, n := range nodes {
@@ -125,7 +186,8 @@ func startApache(ctx context.Context, name, secret string, nodes []*tomcattest.N
 		Secret:      secret,
 		Path:        "/share",
 		LogLevel:    "warn",
-		ExtraConfig: apacheTuning,
+		ExtraConfig: tuning,
+		TLS:         &apachetest.TLS{CertFile: cert.CertFile, KeyFile: cert.KeyFile, Curves: "X25519", HTTP2: true},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
@@ -139,6 +201,7 @@ func startApache(ctx context.Context, name, secret string, nodes []*tomcattest.N
 	return &frontend{
 		Name:   name,
 		URL:    s.URL(),
+		TLSURL: s.TLSURL(),
 		Desc:   desc,
 		Config: strings.ReplaceAll(config, secret, "<secret>"),
 		pid:    s.PID,

@@ -24,6 +24,7 @@ type machineInfo struct {
 	Checkout             string
 	Apache, ModJK        string
 	Tomcat, Java, Wrk    string
+	H2load, OpenSSL      string
 	LoadStart, LoadEnd   string
 	Elapsed              time.Duration
 }
@@ -75,6 +76,8 @@ func collectMachine(ctx context.Context, cfg config) machineInfo {
 		}
 		m.Wrk = line
 	}
+	m.H2load = firstLine(command(ctx, "h2load", "--version"))
+	m.OpenSSL = firstLine(command(ctx, "openssl", "version"))
 	return m
 }
 

@@ -18,6 +18,14 @@
 //	go -C tools build -o ../bin/ajpbench ./cmd/ajpbench
 //	bin/ajpbench -caddy bin/caddy -out BENCHMARKS.md
 //	BENCH_ROUNDS=1 BENCH_DURATION=3s BENCH_WARMUP=1s bin/ajpbench   # quick check
+//	bin/ajpbench -plan              # what a run would do, and how long it takes
+//	BENCH_SCENARIOS=h2-tiny,h2-mix BENCH_FRONTENDS=apache-proxy_ajp,caddy-ajp bin/ajpbench -out ''
+//
+// Besides plain HTTP/1.1 (wrk), every front end but tomcat-direct is
+// measured over HTTPS: HTTP/1.1 with wrk and HTTP/2 with h2load, on one
+// ECDSA P-256 certificate generated for the run, TLS 1.3 only. The h2-mix
+// scenario is run by ajpbench's own HTTP/2 client in a child process
+// (`ajpbench mixload`, see mix.go).
 package main
 
 import (
@@ -28,6 +36,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -48,18 +57,32 @@ type config struct {
 	caddy, out, dir, scripts string
 	rounds                   int
 	duration, warmup         time.Duration
+	short                    time.Duration // the Short scenarios' duration
 	prewarm                  time.Duration // the pass before round 1
 	timeout                  time.Duration // wrk --timeout
 	scenarios                []scenario
 	frontends                []string
+	plan                     bool     // print the runs and the estimated time, run nothing
+	tomcatJVMArgs            []string // after tomcattest.BenchJVMArgs
+	tomcatMaxThreads         string   // both connectors' maxThreads, "" for the bench's 500
 }
 
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("ajpbench: ")
+	if len(os.Args) > 1 && os.Args[1] == "mixload" {
+		if err := mixMain(os.Args[2:]); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	cfg, err := parseConfig(os.Args[1:])
 	if err != nil {
 		log.Fatal(err)
+	}
+	if cfg.plan {
+		fmt.Print(renderPlan(cfg))
+		return
 	}
 	if err := run(cfg); err != nil {
 		log.Fatal(err)
@@ -82,11 +105,15 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&cfg.scripts, "scripts", "scripts/bench", "directory of the wrk Lua scripts")
 	rounds := fs.String("rounds", env("BENCH_ROUNDS", "3"), "rounds; each runs every scenario against every front end once (env BENCH_ROUNDS)")
 	duration := fs.String("duration", env("BENCH_DURATION", "10s"), "length of each measured wrk run (env BENCH_DURATION)")
-	warmup := fs.String("warmup", env("BENCH_WARMUP", "2s"), "length of the unmeasured wrk run before each measured one, 0 for none (env BENCH_WARMUP)")
-	prewarm := fs.String("prewarm", env("BENCH_PREWARM", "3s"), "length of the unmeasured pass over every scenario and front end before round 1 (JIT, pools), 0 for none (env BENCH_PREWARM)")
+	short := fs.String("short-duration", env("BENCH_SHORT_DURATION", "6s"), "length of each measured run of the plain-HTTP 1MiB, post64k and c1000 scenarios, at most -duration (env BENCH_SHORT_DURATION)")
+	warmup := fs.String("warmup", env("BENCH_WARMUP", "1s"), "length of the unmeasured run before each measured one, 0 for none (env BENCH_WARMUP)")
+	prewarm := fs.String("prewarm", env("BENCH_PREWARM", "2s"), "length of the unmeasured pass over every scenario and front end before round 1 (JIT, pools), 0 for none (env BENCH_PREWARM)")
 	timeout := fs.String("timeout", env("BENCH_TIMEOUT", "10s"), "wrk --timeout: slower responses count as timeouts (env BENCH_TIMEOUT)")
-	scen := fs.String("scenarios", env("BENCH_SCENARIOS", "tiny,1MiB,post64k,c1000"), "scenarios to run (env BENCH_SCENARIOS)")
+	scen := fs.String("scenarios", env("BENCH_SCENARIOS", "all"), "scenarios to run, comma-separated, or all, plain (HTTP/1.1), tls (HTTPS HTTP/1.1), h2 (env BENCH_SCENARIOS); have "+strings.Join(scenarioNames(), ", "))
 	fronts := fs.String("frontends", env("BENCH_FRONTENDS", strings.Join(allFrontends, ",")), "front ends to run (env BENCH_FRONTENDS)")
+	fs.BoolVar(&cfg.plan, "plan", false, "print the runs and their estimated time, and exit")
+	jvm := fs.String("tomcat-jvm", env("BENCH_TOMCAT_JVM", ""), "extra JVM options for both Tomcats, space-separated, after the bench's (e.g. -XX:+UseG1GC) (env BENCH_TOMCAT_JVM)")
+	fs.StringVar(&cfg.tomcatMaxThreads, "tomcat-max-threads", env("BENCH_TOMCAT_MAXTHREADS", ""), "maxThreads of both connectors of both Tomcats, instead of 500 (env BENCH_TOMCAT_MAXTHREADS)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -97,17 +124,20 @@ func parseConfig(args []string) (config, error) {
 		s   string
 		p   *time.Duration
 		min time.Duration
-	}{{*duration, &cfg.duration, time.Second}, {*warmup, &cfg.warmup, 0}, {*prewarm, &cfg.prewarm, 0}, {*timeout, &cfg.timeout, time.Second}} {
+	}{{*duration, &cfg.duration, time.Second}, {*short, &cfg.short, time.Second}, {*warmup, &cfg.warmup, 0}, {*prewarm, &cfg.prewarm, 0}, {*timeout, &cfg.timeout, time.Second}} {
 		if *d.p, err = time.ParseDuration(d.s); err != nil || *d.p < d.min {
 			return cfg, fmt.Errorf("duration %q: want at least %s (wrk counts whole seconds)", d.s, d.min)
 		}
 	}
-	for name := range strings.SplitSeq(*scen, ",") {
-		i := slices.IndexFunc(allScenarios, func(s scenario) bool { return s.Name == strings.TrimSpace(name) })
-		if i < 0 {
-			return cfg, fmt.Errorf("unknown scenario %q (have tiny, 1MiB, post64k, c1000)", name)
+	cfg.short = min(cfg.short, cfg.duration)
+	if cfg.scenarios, err = selectScenarios(*scen); err != nil {
+		return cfg, err
+	}
+	cfg.tomcatJVMArgs = strings.Fields(*jvm)
+	if t := cfg.tomcatMaxThreads; t != "" {
+		if n, err := strconv.Atoi(t); err != nil || n < 1 {
+			return cfg, fmt.Errorf("tomcat-max-threads %q: want a positive integer", t)
 		}
-		cfg.scenarios = append(cfg.scenarios, allScenarios[i])
 	}
 	for name := range strings.SplitSeq(*fronts, ",") {
 		name = strings.TrimSpace(name)
@@ -124,10 +154,132 @@ func parseConfig(args []string) (config, error) {
 	return cfg, nil
 }
 
+// selectScenarios reads -scenarios: names, or the groups all, plain, tls
+// and h2, comma-separated, in the order of allScenarios.
+func selectScenarios(list string) ([]scenario, error) {
+	want := map[string]bool{}
+	for name := range strings.SplitSeq(list, ",") {
+		name = strings.TrimSpace(name)
+		n := 0
+		for _, sc := range allScenarios {
+			group := map[string]string{protoHTTP: "plain", protoHTTPS: "tls", protoH2: "h2"}[sc.Proto]
+			if name == sc.Name || name == "all" || name == group {
+				want[sc.Name] = true
+				n++
+			}
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("unknown scenario %q (have all, plain, tls, h2, %s)", name, strings.Join(scenarioNames(), ", "))
+		}
+	}
+	var out []scenario
+	for _, sc := range allScenarios {
+		if want[sc.Name] {
+			out = append(out, sc)
+		}
+	}
+	return out, nil
+}
+
+// serves is whether fe takes part in sc: tomcat-direct has no TLS listener.
+func (fe *frontend) serves(sc scenario) bool { return !sc.TLS() || fe.TLSURL != "" }
+
+// urlFor is the base URL sc loads.
+func (fe *frontend) urlFor(sc scenario) string {
+	if sc.TLS() {
+		return fe.TLSURL
+	}
+	return fe.URL
+}
+
+// runCount is how many measured runs one round makes.
+func runCount(scenarios []scenario, frontends []string) int {
+	n := 0
+	for _, sc := range scenarios {
+		for _, fe := range frontends {
+			if !sc.TLS() || fe != tomcatDirect {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Seconds a run costs beyond its duration (starting the generator, TLS
+// handshakes, the /proc readings), and those of the start (two Tomcats,
+// five proxies, the checks) and the stop, measured in smoke runs on the
+// 2-core machine.
+const (
+	runOverhead   = 400 * time.Millisecond
+	startOverhead = 75 * time.Second
+)
+
+// durationFor is how long sc's measured runs last.
+func (c config) durationFor(sc scenario) time.Duration {
+	if sc.Short {
+		return c.short
+	}
+	return c.duration
+}
+
+// estimate is how long a run of cfg takes.
+func estimate(cfg config) time.Duration {
+	total := startOverhead
+	for _, sc := range cfg.scenarios {
+		n := time.Duration(runCount([]scenario{sc}, cfg.frontends))
+		per := cfg.durationFor(sc).Round(time.Second) + runOverhead
+		if cfg.warmup > 0 {
+			per += cfg.warmup.Round(time.Second) + runOverhead
+		}
+		total += time.Duration(cfg.rounds) * n * per
+		if cfg.prewarm > 0 {
+			total += n * (cfg.prewarm.Round(time.Second) + runOverhead)
+		}
+	}
+	return total
+}
+
+// shortNames lists the Short scenarios among scs.
+func shortNames(scs []scenario) string {
+	var n []string
+	for _, sc := range scs {
+		if sc.Short {
+			n = append(n, sc.Name)
+		}
+	}
+	if len(n) == 0 {
+		return "none short"
+	}
+	return strings.Join(n, ", ")
+}
+
+// renderPlan is what -plan prints.
+func renderPlan(cfg config) string {
+	var w strings.Builder
+	fmt.Fprintf(&w, "front ends: %s\n", strings.Join(cfg.frontends, ", "))
+	for _, sc := range cfg.scenarios {
+		n := 0
+		for _, fe := range cfg.frontends {
+			if !sc.TLS() || fe != tomcatDirect {
+				n++
+			}
+		}
+		fmt.Fprintf(&w, "  %-12s %-18s %-55s %d front ends\n", sc.Name, sc.Proto, sc.load(), n)
+	}
+	n := runCount(cfg.scenarios, cfg.frontends)
+	fmt.Fprintf(&w, "%d rounds × %d runs of %s (%s: %s) (+%s warm-up each), pre-warm pass %s each: about %s\n",
+		cfg.rounds, n, cfg.duration, shortNames(cfg.scenarios), cfg.short, cfg.warmup, cfg.prewarm, estimate(cfg).Round(time.Minute))
+	return w.String()
+}
+
 // bench holds everything one run of ajpbench started.
 type bench struct {
 	cfg     config
 	wrk     wrkRun
+	h2load  h2loadRun
+	mix     mixRun
+	cert    benchCert
+	h3      string // why HTTP/3 is not measured
 	secret  string
 	nodes   []*tomcattest.Node
 	fronts  []*frontend
@@ -162,6 +314,14 @@ func run(cfg config) (err error) {
 	if err != nil {
 		return fmt.Errorf("wrk is not installed (./scripts/deps.sh bench): %w", err)
 	}
+	h2loadBin, err := exec.LookPath("h2load")
+	if err != nil && slices.ContainsFunc(cfg.scenarios, func(sc scenario) bool { return sc.Tool == toolH2load }) {
+		return fmt.Errorf("h2load is not installed (./scripts/deps.sh bench: nghttp2-client): %w", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
 	if cfg.caddy, err = filepath.Abs(cfg.caddy); err != nil {
 		return err
 	}
@@ -181,7 +341,7 @@ func run(cfg config) (err error) {
 	if cfg.dir, err = filepath.Abs(cfg.dir); err != nil {
 		return err
 	}
-	for _, sub := range []string{"tomcat1", "tomcat2", caddyHTTP, caddyAJP} {
+	for _, sub := range []string{"tomcat1", "tomcat2", caddyHTTP, caddyAJP, "tls", "static"} {
 		if err := os.RemoveAll(filepath.Join(cfg.dir, sub)); err != nil {
 			return err
 		}
@@ -192,19 +352,32 @@ func run(cfg config) (err error) {
 	secret := make([]byte, 16)
 	_, _ = rand.Read(secret)
 
+	cert, err := newBenchCert(filepath.Join(cfg.dir, "tls"))
+	if err != nil {
+		return err
+	}
+	postFile := filepath.Join(cfg.dir, "post64k.bin")
+	if err := os.WriteFile(postFile, []byte(postBody), 0o644); err != nil {
+		return err
+	}
+	if err := writeStaticWebapp(filepath.Join(cfg.dir, "static")); err != nil {
+		return fmt.Errorf("writing the page mix's static resources: %w", err)
+	}
 	b := &bench{
 		cfg:    cfg,
 		wrk:    wrkRun{bin: wrkBin, scriptsDir: cfg.scripts, timeout: cfg.timeout},
+		h2load: h2loadRun{bin: h2loadBin, dir: cfg.dir, postFile: postFile},
+		mix:    mixRun{self: self, certFile: cert.CertFile},
+		cert:   cert,
+		h3:     http3Support(ctx, h2loadBin),
 		secret: hex.EncodeToString(secret),
 		pids:   map[int]procRecord{},
 	}
 	defer func() { log.Print(b.stopAll()) }()
 
-	runs := cfg.rounds * len(cfg.scenarios) * len(cfg.frontends)
-	pre := time.Duration(len(cfg.scenarios)*len(cfg.frontends)) * cfg.prewarm
-	log.Printf("open-file limit %d; %d rounds × %d scenarios × %d front ends = %d runs of %s (+%s warm-up each, %s pre-warm pass): about %s",
-		nofile, cfg.rounds, len(cfg.scenarios), len(cfg.frontends), runs, cfg.duration, cfg.warmup, pre,
-		(time.Duration(runs)*(cfg.duration+cfg.warmup+time.Second) + pre + 40*time.Second).Round(time.Minute))
+	log.Printf("open-file limit %d; %d rounds × %d runs of %s (%s: %s; +%s warm-up each, %s pre-warm pass): about %s",
+		nofile, cfg.rounds, runCount(cfg.scenarios, cfg.frontends), cfg.duration, shortNames(cfg.scenarios), cfg.short, cfg.warmup, cfg.prewarm, estimate(cfg).Round(time.Minute))
+	log.Printf("HTTP/3: %s", b.h3)
 
 	if err := b.startTomcat(ctx); err != nil {
 		return err
@@ -217,10 +390,14 @@ func run(cfg config) (err error) {
 		if fe.Name == tomcatDirect {
 			want = want[:1]
 		}
-		if err := verifyFrontend(ctx, fe, want); err != nil {
+		if err := verifyFrontend(ctx, fe, want, b.cert); err != nil {
 			return fmt.Errorf("%s (%s) does not serve the benchmark pages correctly: %w", fe.Name, fe.URL, err)
 		}
-		log.Printf("%-17s %s: tiny.jsp, 1 MiB, 64 KiB POST and balancing checked", fe.Name, fe.URL)
+		if fe.TLSURL != "" {
+			log.Printf("%-23s %s, %s: tiny.jsp, 1 MiB, 64 KiB POST, balancing, TLS 1.3 with HTTP/1.1 and h2, session, ETag/304 and form POST checked", fe.Name, fe.URL, fe.TLSURL)
+		} else {
+			log.Printf("%-23s %s: tiny.jsp, 1 MiB, 64 KiB POST and balancing checked", fe.Name, fe.URL)
+		}
 	}
 	m := collectMachine(ctx, cfg)
 	started := time.Now()
@@ -268,6 +445,10 @@ func raiseFileLimit() (uint64, error) {
 
 func (b *bench) startTomcat(ctx context.Context) error {
 	var opts []tomcattest.Options
+	ajpAttrs, httpAttrs := maps.Clone(tomcattest.BenchAJPConnectorAttrs), maps.Clone(tomcattest.BenchHTTPConnectorAttrs)
+	if t := b.cfg.tomcatMaxThreads; t != "" {
+		ajpAttrs["maxThreads"], httpAttrs["maxThreads"] = t, t
+	}
 	for _, name := range []string{"tomcat1", "tomcat2"} {
 		ajp, err := harness.FreePort()
 		if err != nil {
@@ -285,9 +466,13 @@ func (b *bench) startTomcat(ctx context.Context) error {
 			HTTPPort:           http,
 			Secret:             b.secret,
 			JvmRoute:           name,
-			ExtraJVMArgs:       tomcattest.BenchJVMArgs,
-			AJPConnectorAttrs:  tomcattest.BenchAJPConnectorAttrs,
-			HTTPConnectorAttrs: tomcattest.BenchHTTPConnectorAttrs,
+			ExtraJVMArgs:       append(slices.Clone(tomcattest.BenchJVMArgs), b.cfg.tomcatJVMArgs...),
+			AJPConnectorAttrs:  ajpAttrs,
+			HTTPConnectorAttrs: httpAttrs,
+			Webapps: []tomcattest.Webapp{
+				tomcattest.ShareWebapp(),
+				{Path: staticPath, Dir: filepath.Join(b.cfg.dir, "static")},
+			},
 		})
 	}
 	log.Printf("starting Tomcat tomcat1 and tomcat2 (cluster, AJP with a secret + HTTP) ...")
@@ -307,8 +492,8 @@ func (b *bench) startFrontends(ctx context.Context) error {
 	for _, name := range b.cfg.frontends {
 		var fe *frontend
 		switch name {
-		case apacheProxyAJP, apacheJK:
-			f, err := startApache(ctx, name, b.secret, b.nodes)
+		case apacheProxyAJP, apacheDebian, apacheJK:
+			f, err := startApache(ctx, name, b.secret, b.cert, b.nodes)
 			if err != nil {
 				return err
 			}
@@ -318,16 +503,23 @@ func (b *bench) startFrontends(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			conf, desc := caddyHTTPConfig(port, b.nodes), "Caddy reverse_proxy over HTTP to the nodes' HTTP connectors, lb_policy round_robin"
+			tlsPort, err := harness.FreePort()
+			for err == nil && tlsPort == port {
+				tlsPort, err = harness.FreePort()
+			}
+			if err != nil {
+				return err
+			}
+			conf, desc := caddyHTTPConfig(port, tlsPort, b.cert, b.nodes), "Caddy reverse_proxy over HTTP to the nodes' HTTP connectors, lb_policy round_robin"
 			if name == caddyAJP {
-				conf, desc = caddyAJPConfig(port, b.nodes), "Caddy with caddy-ajp: ajp_balancer (AJP transport + sticky_route), secret"
+				conf, desc = caddyAJPConfig(port, tlsPort, b.cert, b.nodes), "Caddy with caddy-ajp: ajp_balancer (AJP transport + sticky_route), secret"
 			}
 			url := "http://127.0.0.1:" + strconv.Itoa(port)
 			p, err := startCaddy(ctx, b.cfg.caddy, filepath.Join(b.cfg.dir, name), conf, []string{"AJP_SECRET=" + b.secret}, url+"/share/tiny.jsp")
 			if err != nil {
 				return fmt.Errorf("starting %s: %w", name, err)
 			}
-			fe = &frontend{Name: name, URL: url, Desc: desc, Config: conf, pid: p.PID, stop: p.Stop}
+			fe = &frontend{Name: name, URL: url, TLSURL: "https://127.0.0.1:" + strconv.Itoa(tlsPort), Desc: desc, Config: conf, pid: p.PID, stop: p.Stop}
 		case tomcatDirect:
 			n := b.nodes[0]
 			fe = &frontend{
@@ -343,7 +535,7 @@ func (b *bench) startFrontends(ctx context.Context) error {
 				pids = append(pids, p.pid)
 			}
 			b.remember(name, pids)
-			log.Printf("%-17s %s, pid %d (%d processes)", name, fe.URL, pid, len(pids))
+			log.Printf("%-23s %s %s, pid %d (%d processes)", name, fe.URL, fe.TLSURL, pid, len(pids))
 		}
 	}
 	return nil
@@ -372,13 +564,16 @@ func (b *bench) runRounds(ctx context.Context) error {
 		log.Printf("pre-warm pass: every scenario against every front end for %s, unmeasured", b.cfg.prewarm)
 		for _, sc := range b.cfg.scenarios {
 			for _, fe := range fronts {
-				if _, err := b.wrk.run(ctx, sc, fe.URL, b.cfg.prewarm); err != nil {
+				if !fe.serves(sc) {
+					continue
+				}
+				if _, err := b.loader(sc).run(ctx, sc, fe.urlFor(sc), b.cfg.prewarm); err != nil {
 					return fmt.Errorf("pre-warm of %s for %s: %w", fe.Name, sc.Name, err)
 				}
 			}
 		}
 	}
-	total := b.cfg.rounds * len(b.cfg.scenarios) * len(fronts)
+	total := b.cfg.rounds * runCount(b.cfg.scenarios, b.cfg.frontends)
 	k := 0
 	for round := 1; round <= b.cfg.rounds; round++ {
 		for _, sc := range b.cfg.scenarios {
@@ -386,9 +581,12 @@ func (b *bench) runRounds(ctx context.Context) error {
 			// front end always runs first (or right after the same one).
 			for i := range fronts {
 				fe := fronts[(i+round-1)%len(fronts)]
+				if !fe.serves(sc) {
+					continue
+				}
 				k++
 				if b.cfg.warmup > 0 {
-					if _, err := b.wrk.run(ctx, sc, fe.URL, b.cfg.warmup); err != nil {
+					if _, err := b.loader(sc).run(ctx, sc, fe.urlFor(sc), b.cfg.warmup); err != nil {
 						return fmt.Errorf("warm-up of %s for %s: %w", fe.Name, sc.Name, err)
 					}
 				}
@@ -397,7 +595,7 @@ func (b *bench) runRounds(ctx context.Context) error {
 					return fmt.Errorf("round %d, %s, %s: %w", round, sc.Name, fe.Name, err)
 				}
 				b.results = append(b.results, r)
-				line := fmt.Sprintf("[%d/%d] round %d %-8s %-17s %9.0f req/s  p50 %-9s p99 %-9s errors %d",
+				line := fmt.Sprintf("[%d/%d] round %d %-11s %-23s %9.0f req/s  p50 %-9s p99 %-9s errors %d",
 					k, total, round, sc.Name, fe.Name, r.RPS, fmtDur(r.P50), fmtDur(r.P99), r.Errors())
 				if r.HasProxy {
 					line += fmt.Sprintf("  CPU %.2f s/10k  RSS %.1f MiB", r.per10k(r.ProxyCPU), mib(r.Mem.rss))
@@ -427,7 +625,7 @@ func (b *bench) measure(ctx context.Context, sc scenario, fe *frontend, round in
 	}
 	before := b.readCounters(pid)
 	start := time.Now()
-	res, err := b.wrk.run(ctx, sc, fe.URL, b.cfg.duration)
+	res, err := b.loader(sc).run(ctx, sc, fe.urlFor(sc), b.cfg.durationFor(sc))
 	r.Wall = time.Since(start).Seconds()
 	after := b.readCounters(pid)
 	cancel()
@@ -445,6 +643,35 @@ func (b *bench) measure(ctx context.Context, sc scenario, fe *frontend, round in
 	}
 	r.OtherCPU = max(0, ticksToSeconds(before.sys, after.sys)-r.ProxyCPU-r.TomcatCPU-res.CPU)
 	return r, nil
+}
+
+// loadGenerator runs one load for a duration against a base URL.
+type loadGenerator interface {
+	run(ctx context.Context, sc scenario, baseURL string, d time.Duration) (wrkResult, error)
+}
+
+func (b *bench) loader(sc scenario) loadGenerator {
+	switch sc.Tool {
+	case toolH2load:
+		return b.h2load
+	case toolMix:
+		return b.mix
+	}
+	return b.wrk
+}
+
+// http3Support says whether h2load can speak HTTP/3 and, if not, why not:
+// Debian's is built without QUIC (not linked with ngtcp2/nghttp3), and
+// Debian ships no other HTTP/3 load generator.
+func http3Support(ctx context.Context, h2loadBin string) string {
+	if h2loadBin == "" {
+		return "not measured: h2load is not installed"
+	}
+	version := firstLine(command(ctx, h2loadBin, "--version"))
+	if out := command(ctx, "ldd", h2loadBin); !strings.Contains(out, "libngtcp2") {
+		return "not measured: " + version + " (Debian's nghttp2-client) is built without QUIC (not linked with libngtcp2/libnghttp3; `--npn-list=h3` only fails), and Debian 12 packages no other HTTP/3 load generator"
+	}
+	return "h2load " + version + " is built with QUIC, but ajpbench has no HTTP/3 scenario yet"
 }
 
 // counters is one reading of what measure compares before and after a run,

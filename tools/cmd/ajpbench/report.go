@@ -119,13 +119,29 @@ func fmtNum(v float64, prec int) string {
 
 func mib(bytes uint64) float64 { return float64(bytes) / (1 << 20) }
 
+// bestApache is the better (higher median req/s) of the Apache sizings in
+// scenario sc: the reference of the ratios and of issue 16's targets.
+func (b *bench) bestApache(sc string) (summary, bool) {
+	var best summary
+	found := false
+	for _, fe := range apacheSizings {
+		if s, ok := b.summary(sc, fe); ok && (!found || s.RPS > best.RPS) {
+			best, found = s, true
+		}
+	}
+	return best, found
+}
+
 // renderTables is one table per scenario of the medians over the rounds.
 func renderTables(b *bench) string {
 	var w strings.Builder
 	for _, sc := range b.cfg.scenarios {
-		base, hasBase := b.summary(sc.Name, apacheProxyAJP)
-		fmt.Fprintf(&w, "### %s: %s; wrk %d threads, %d connections\n\n", sc.Name, sc.Desc, sc.Threads, sc.Conns)
-		fmt.Fprintf(&w, "| front end | req/s | vs %s | p50 | p99 | errors | proxy CPU s/10k req | proxy peak RSS MiB | Tomcat CPU s/10k req | Tomcat thread parks/req |\n", apacheProxyAJP)
+		base, hasBase := b.bestApache(sc.Name)
+		fmt.Fprintf(&w, "### %s: %s; %s\n\n", sc.Name, sc.Desc, sc.load())
+		if hasBase {
+			fmt.Fprintf(&w, "Ratios against %s, the better of the Apache sizings measured here.\n\n", base.Frontend)
+		}
+		w.WriteString("| front end | req/s | vs Apache | p50 | p99 | errors | proxy CPU s/10k req | proxy peak RSS MiB | Tomcat CPU s/10k req | Tomcat thread parks/req |\n")
 		w.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, fe := range b.cfg.frontends {
 			s, ok := b.summary(sc.Name, fe)
@@ -151,10 +167,64 @@ func renderTables(b *bench) string {
 	return strings.TrimRight(w.String(), "\n")
 }
 
+// issue16Targets are the rates caddy-ajp must reach against the better
+// Apache sizing, per scenario.
+var issue16Targets = []struct {
+	sc     string
+	factor float64
+}{
+	{"h2-tiny", 1.5}, {"h2-mix", 1.5}, {"h2-1MiB", 1.5}, {"h2-post64k", 1.2},
+	{"tls-tiny", 1.2}, {"tls-1MiB", 1.3}, {"tls-post64k", 1.0},
+	{"tiny", 1.0}, {"post64k", 1.0}, {"c1000", 1.0},
+}
+
+// renderIssue16Targets checks issue 16's targets: per scenario the median
+// rate against the better Apache sizing, p99 no worse than that Apache's
+// where the rate is met, and no error in any round.
+func renderIssue16Targets(b *bench) string {
+	var w strings.Builder
+	fmt.Fprintf(&w, "### Issue 16 targets: %s against the better Apache sizing (%s) in the same run\n\n", caddyAJP, strings.Join(apacheSizings, " or "))
+	w.WriteString("| scenario | target | caddy-ajp req/s | Apache req/s (sizing) | ratio | rate met | caddy-ajp p99 | Apache p99 | p99 met | caddy-ajp errors | all met |\n")
+	w.WriteString("|---|--:|--:|--:|--:|---|--:|--:|---|--:|---|\n")
+	met, total := 0, 0
+	yes := func(ok bool) string {
+		if ok {
+			return "yes"
+		}
+		return "**no**"
+	}
+	for _, t := range issue16Targets {
+		c, ok1 := b.summary(t.sc, caddyAJP)
+		a, ok2 := b.bestApache(t.sc)
+		if !ok1 || !ok2 || a.RPS == 0 {
+			continue
+		}
+		total++
+		rateOK := c.RPS >= t.factor*a.RPS
+		p99, p99OK := "— (rate not met)", false
+		if rateOK {
+			p99OK = c.P99 <= a.P99
+			p99 = yes(p99OK)
+		}
+		all := rateOK && p99OK && c.Errors == 0
+		if all {
+			met++
+		}
+		fmt.Fprintf(&w, "| %s | ≥ %.1f× | %.0f | %.0f (%s) | %.2f× | %s | %s | %s | %s | %d | %s |\n",
+			t.sc, t.factor, c.RPS, a.RPS, strings.TrimPrefix(a.Frontend, "apache-"), c.RPS/a.RPS, yes(rateOK),
+			fmtDur(c.P99), fmtDur(a.P99), p99, c.Errors, yes(all))
+	}
+	if total == 0 {
+		return w.String()[:strings.Index(w.String(), "\n\n")+2] + "Not checked: this run did not include caddy-ajp, an Apache sizing and a scenario with a target.\n"
+	}
+	fmt.Fprintf(&w, "\n%d of %d scenarios meet every target (rate, p99 where the rate is met, 0 errors).\n", met, total)
+	return w.String()
+}
+
 // renderTargets checks issue 5's targets on the medians.
 func renderTargets(b *bench) string {
 	var w strings.Builder
-	fmt.Fprintf(&w, "### Issue 5 targets: %s against %s in the same run\n\n", caddyAJP, apacheProxyAJP)
+	fmt.Fprintf(&w, "### Issue 5 targets: %s against %s (the benchmark's sizing) in the same run, plain HTTP\n\n", caddyAJP, apacheProxyAJP)
 	if !slices.Contains(b.cfg.frontends, caddyAJP) || !slices.Contains(b.cfg.frontends, apacheProxyAJP) {
 		w.WriteString("Not checked: this run did not include both front ends.\n")
 		return w.String()
@@ -188,12 +258,15 @@ func renderTargets(b *bench) string {
 	for _, sc := range b.cfg.scenarios {
 		c, ok1 := b.summary(sc.Name, caddyAJP)
 		a, ok2 := b.summary(sc.Name, apacheProxyAJP)
-		if !ok1 || !ok2 {
+		if !ok1 || !ok2 || sc.Proto != protoHTTP {
 			continue
 		}
 		row(sc.Name+": p99 ≤ Apache's", fmtDur(c.P99), fmtDur(a.P99), c.P99 <= a.P99)
 	}
 	for _, sc := range b.cfg.scenarios {
+		if sc.Proto != protoHTTP {
+			continue
+		}
 		c, ok1 := b.summary(sc.Name, caddyAJP)
 		a, ok2 := b.summary(sc.Name, apacheProxyAJP)
 		if !ok1 || !ok2 {
@@ -283,16 +356,27 @@ func renderReport(b *bench, m machineInfo, stopped string) string {
 	p("Written by `make bench` (`tools/cmd/ajpbench`) on %s; the run took %s. ",
 		m.Date.Format("2006-01-02 15:04 MST"), m.Elapsed.Round(time.Second))
 	p("Each number is the **median of %d rounds** (errors: the sum; peak RSS: the maximum); ", c.rounds)
-	p("each run is %s of `wrk` after a %s warm-up. All on one %d-core machine, on 127.0.0.1, ", c.duration, c.warmup, m.Cores)
+	p("each run is %s of load (`wrk`, `h2load` or the mix client; %s for %s) after a %s warm-up. All on one %d-core machine, on 127.0.0.1, ", c.duration, c.short, shortNames(c.scenarios), c.warmup, m.Cores)
 	p("**shared with other engineers' builds and tests**: the load it added is in the *other load* column of the raw numbers (load average %s at the start, %s at the end). Treat differences under ~10%% as noise.\n\n", m.LoadStart, m.LoadEnd)
+	p("Scenarios in this run: %s. ", strings.Join(func() []string {
+		var n []string
+		for _, sc := range c.scenarios {
+			n = append(n, "`"+sc.Name+"`")
+		}
+		return n
+	}(), ", "))
+	p("**HTTP/3**: %s.\n\n", b.h3)
 	p("## Results\n\n")
+	p("%s\n", renderIssue16Targets(b))
 	p("%s\n\n", renderTables(b))
-	p("- **req/s**: wrk's Requests/sec. **vs %s**: ratio of the medians. **p50/p99**: wrk's latency percentiles.\n", apacheProxyAJP)
-	p("- **errors**: wrk's socket errors (connect, read, write, timeout: no response within %s) plus responses with status ≥ 400, summed over the rounds.\n", c.timeout)
+	p("- **req/s**: completed requests per second (wrk's and h2load's own figure; the mix client's requests over its wall time). **vs Apache**: ratio of the medians to the better of the two Apache sizings (%s) in that scenario. ", strings.Join(apacheSizings, ", "))
+	p("**p50/p99**: latency percentiles of single requests (wrk's; from h2load's per-request log; the mix client's).\n")
+	p("- **errors**: socket and stream errors (wrk: connect, read, write, timeout: no response within %s; h2load: failed streams and timeouts; mix client: transport errors) plus responses with an unexpected status (≥ 400; in the mix, anything but the expected 200 or 304), summed over the rounds.\n", c.timeout)
 	p("- **proxy CPU s/10k req**: user+system CPU seconds of the proxy's processes during the measured run, per 10 000 completed requests (see Method). **proxy peak RSS**: the largest sum of VmRSS over the proxy's processes, sampled every 200 ms, over all rounds.\n")
 	p("- **Tomcat CPU s/10k req**: the same for both Tomcat JVMs together: what each front end's protocol and connection use cost the backend. ")
 	p("**Tomcat thread parks/req**: voluntary context switches of all threads of both JVMs (`/proc/<pid>/task/*/status`) per request: how often a Tomcat poller or worker thread ran out of work and went to sleep.\n\n")
 	p("%s\n", renderTargets(b))
+	p("%s", renderTomcatSettings())
 	p("%s", renderAnalysis(b))
 
 	p("## Machine\n\n")
@@ -301,19 +385,29 @@ func renderReport(b *bench, m machineInfo, stopped string) string {
 	p("| Caddy | %s built with %s (`make build`: xcaddy with caddy-ajp at checkout %s) |\n", m.Caddy, m.CaddyGo, m.Checkout)
 	p("| ajpbench | %s |\n", m.Go)
 	p("| Apache httpd | %s, mod_jk %s (Debian) |\n", m.Apache, m.ModJK)
-	p("| Tomcat | %s, %s |\n| wrk | %s |\n\n", m.Tomcat, m.Java, m.Wrk)
+	p("| Tomcat | %s, %s |\n| wrk | %s |\n| h2load | %s |\n| OpenSSL | %s |\n\n", m.Tomcat, m.Java, m.Wrk, m.H2load, m.OpenSSL)
 
 	p("## Method\n\n")
 	p("**What runs.** Everything on this machine, listening on 127.0.0.1 only, started by ajpbench and stopped by PID at the end. ")
 	p("All front ends run for the whole benchmark and sit idle while another is measured; nothing is pinned to a CPU, so wrk, the proxy and both Tomcats share the %d cores.\n\n", m.Cores)
 	p("- **Tomcat**: two nodes, `tomcat1` and `tomcat2` (jvmRoute = name), in a session-replicating cluster (SimpleTcpCluster, DeltaManager, static membership), ")
 	p("each with an AJP connector with a secret and an HTTP connector. JVM: `%s` (a fixed heap, the full tiered JIT instead of the test default `-XX:TieredStopAtLevel=1`, the throughput collector). ", strings.Join(tomcattest.BenchJVMArgs, " "))
-	p("AJP connector: `%s`. HTTP connector: `%s`. No access log. The pages never create sessions. ", attrList(tomcattest.BenchAJPConnectorAttrs), attrList(tomcattest.BenchHTTPConnectorAttrs))
+	if len(c.tomcatJVMArgs) > 0 || c.tomcatMaxThreads != "" {
+		p("**Changed for this run**: extra JVM options `%s`, maxThreads `%s`. ", strings.Join(c.tomcatJVMArgs, " "), c.tomcatMaxThreads)
+	}
+	p("AJP connector: `%s`. HTTP connector: `%s`. No access log. Only the page mix's session.jsp creates sessions (replicated to the other node). ", attrList(tomcattest.BenchAJPConnectorAttrs), attrList(tomcattest.BenchHTTPConnectorAttrs))
+	p("A second webapp, `%s`, serves the mix's 20 static resources (generated by ajpbench, deterministic, fixed mtime, the same directory on both nodes) with Tomcat's DefaultServlet. ", staticPath)
 	p("With NIO connectors an idle keep-alive connection holds no thread; 500 threads per node let all 1000 requests of c1000 be in flight at once.\n")
 	for _, fe := range b.fronts {
 		p("- **%s**: %s.\n", fe.Name, fe.Desc)
 	}
-	p("\n**Apache** runs with the event MPM, sized for 1000 busy keep-alive connections on 2 cores: ")
+	p("\n**TLS.** Every front end but tomcat-direct also listens for HTTPS on 127.0.0.1, with one ECDSA P-256 certificate and key generated by ajpbench for the run (Go's crypto/x509, SANs 127.0.0.1 and localhost), TLS 1.3 only, X25519 key exchange: ")
+	p("Apache `SSLProtocol -all +TLSv1.3`, `SSLOpenSSLConfCmd Curves X25519`, `Protocols h2 http/1.1` (mod_ssl + mod_http2, loaded by LoadModule; session cache and no tickets, as Debian's ssl.conf); ")
+	p("Caddy `tls cert key { protocols tls1.3; curves x25519 }` on an `https://` site (its defaults otherwise: h1, h2 and h3 offered). ")
+	p("wrk and h2load negotiate with OpenSSL (TLS_AES_128_GCM_SHA256 in the checks), the mix client with Go's crypto/tls. Tomcat is reached as before: AJP, or plain HTTP for caddy-http.\n\n")
+	p("**Apache, two sizings.** `%s` runs with the settings Debian ships: `%s` as installed (`StartServers 2`, `MinSpareThreads 25`, `MaxSpareThreads 75`, `ThreadLimit 64`, `ThreadsPerChild 25`, `MaxRequestWorkers 150`), ", apacheDebian, debianMPMFile)
+	p("apache2.conf's `KeepAlive On`, `MaxKeepAliveRequests 100`, `KeepAliveTimeout 5`, `Timeout 300`, and httpd's own `ServerLimit 16`. The targets take whichever of the two proxy_ajp sizings served more in a scenario.\n\n")
+	p("**Apache** (`%s`, `%s`) runs with the event MPM, sized for 1000 busy keep-alive connections on 2 cores: ", apacheProxyAJP, apacheJK)
 	p("`StartServers 4`, `ServerLimit 4`, `ThreadsPerChild 512` (`ThreadLimit 512`), `MaxRequestWorkers 2048`, `MinSpareThreads 64`, `MaxSpareThreads 2048` (all four children start at once and none is reaped during a run), ")
 	p("`MaxKeepAliveRequests 0` (unlimited, like Caddy and the Tomcat connectors here; Apache's default 100 would make wrk reconnect every 100 requests), `KeepAliveTimeout 5`, `ListenBacklog 1024`. ")
 	p("A worker thread is held for the whole of a proxied request, and the kernel spreads the 1000 connections unevenly over the children. ")
@@ -324,15 +418,24 @@ func renderReport(b *bench, m machineInfo, stopped string) string {
 	p("No CustomLog (no access log), `LogLevel warn`. **Caddy**: `admin off`, `auto_https off`, `log { level WARN }`, no access log (Caddy writes none unless asked); ")
 	p("caddy-http uses Caddy's default HTTP transport (keep-alive, at most 32 idle connections per upstream), caddy-ajp the AJP transport's defaults (no connection limit).\n\n")
 	p("**Checks before measuring.** Through each front end: `GET /share/tiny.jsp` answers 200 with `hello`, `GET /share/bytes.jsp?n=1048576` exactly 1 048 576 bytes of the expected pattern, ")
-	p("a 64 KiB POST to `/share/echo.jsp` reaches the servlet intact (length and SHA-256), and 12 requests to echo.jsp reach both nodes (tomcat-direct: tomcat1 only). Any failure aborts the benchmark.\n\n")
-	p("**Scenarios** (`wrk -t T -c C -d %s --timeout %s --latency URL`):\n\n", c.duration, c.timeout)
+	p("a 64 KiB POST to `/share/echo.jsp` reaches the servlet intact (length and SHA-256), and 12 requests to echo.jsp reach both nodes (tomcat-direct: tomcat1 only). ")
+	p("Over HTTPS: TLS 1.3 with the run's certificate, HTTP/1.1 when only that is offered and h2 otherwise, the tiny page and the POST; over h2 also a session counted across two requests, a static resource with an ETag answered 304 to If-None-Match, and the form POST. Any failure aborts the benchmark.\n\n")
+	p("**Scenarios** (`wrk -t T -c C -d %s --timeout %s --latency URL`; `h2load -t T -c C -m M -D %d --log-file=… URL`, `-d` a 64 KiB file for the POST):\n\n", c.duration, c.timeout, int(c.duration.Seconds()))
 	for _, sc := range c.scenarios {
 		script := ""
 		if sc.Script != "" {
 			script = fmt.Sprintf(" (`-s scripts/bench/%s`)", sc.Script)
 		}
-		p("- `%s`: %s; wrk %d threads, %d connections%s.\n", sc.Name, sc.Desc, sc.Threads, sc.Conns, script)
+		p("- `%s` (%s): %s; %s%s.\n", sc.Name, sc.Proto, sc.Desc, sc.load(), script)
 	}
+	p("\n**The page mix** (`h2-mix`) is run by ajpbench's own HTTP/2 client (Go's net/http, `ajpbench mixload` in a child process whose CPU is measured as wrk's is), because h2load sends the same method and headers to every URI and keeps no cookies. ")
+	p("Each simulated user has its own connection (one TLS 1.3 + h2 connection, a cookie jar) and, before the clock starts, fetches the resources it will revalidate to learn their ETags. ")
+	p("Then, until the duration is over, page view after page view: `GET /share/session.jsp` (creates the session on the first view, increments a counter in it on each; DeltaManager replicates it), ")
+	p("the 20 resources under `%s` at once (5 CSS, 10 JS, 5 PNG, 1 KiB to 100 KiB, about 570 KiB in all), the 10 even-numbered with If-None-Match (304, no body) and the 10 others in full (200), ", staticPath)
+	p("then a form POST (`application/x-www-form-urlencoded`, ~500 bytes) to `/share/echo.jsp`: 22 requests per view. The table counts requests; latency is per request.\n")
+	p("\n**Selecting and timing.** `BENCH_SCENARIOS` (or `-scenarios`) takes names or the groups `plain`, `tls`, `h2`, `all` (the default); `BENCH_FRONTENDS` the front ends; `bin/ajpbench -plan` prints the runs and the estimated time without running anything. ")
+	p("The default, every scenario against every front end in 3 rounds of 10 s (6 s for the plain-HTTP `1MiB`, `post64k` and `c1000`, to keep the whole run near 35 minutes; `BENCH_SHORT_DURATION`) after a 1 s warm-up, is %d measured runs: about %s on the 2-core machine.\n",
+		runCount(allScenarios, allFrontends)*3, estimate(config{rounds: 3, duration: 10 * time.Second, short: 6 * time.Second, warmup: time.Second, prewarm: 2 * time.Second, scenarios: allScenarios, frontends: allFrontends}).Round(time.Minute))
 	p("\n**Interleaving.** %d rounds; in each round every scenario runs against every front end once, the front ends in a rotating order (round r starts with the r-th), ", c.rounds)
 	p("so slow drifts in the machine's load spread over all of them instead of favouring the one measured at a quiet moment. ")
 	p("Before round 1, an unmeasured pass runs every scenario against every front end for %s (a fresh JVM compiles each page's AJP and HTTP paths in its first seconds under load). ", c.prewarm)

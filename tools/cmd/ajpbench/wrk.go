@@ -12,25 +12,77 @@ import (
 	"time"
 )
 
-// scenario is one wrk workload.
+// The protocols a scenario speaks to a front end.
+const (
+	protoHTTP  = "HTTP/1.1"          // plain, to the front end's URL
+	protoHTTPS = "HTTP/1.1 over TLS" // to its TLSURL, ALPN http/1.1 (wrk)
+	protoH2    = "HTTP/2 over TLS"   // to its TLSURL, ALPN h2
+)
+
+// The load generators.
+const (
+	toolWrk    = "wrk"
+	toolH2load = "h2load"
+	toolMix    = "mix" // ajpbench's own HTTP/2 client: `ajpbench mixload`
+)
+
+// scenario is one workload.
 type scenario struct {
 	Name    string
+	Proto   string
+	Tool    string
 	Path    string // request target, from the front end's root
 	Threads int
-	Conns   int
+	Conns   int    // connections; for the mix, simulated users (one connection each)
+	Streams int    // h2load -m: requests in flight per connection
 	Script  string // wrk Lua script in the scripts directory, "" for GET
+	Post    bool   // h2load: POST the 64 KiB postBody
+	Short   bool   // measured for the short duration (config.short)
 	Desc    string
 }
 
+// load describes the generator's settings for the tables.
+func (sc scenario) load() string {
+	switch sc.Tool {
+	case toolH2load:
+		return fmt.Sprintf("h2load %d threads, %d connections × %d streams", sc.Threads, sc.Conns, sc.Streams)
+	case toolMix:
+		return fmt.Sprintf("mix client, %d users (one HTTP/2 connection each)", sc.Conns)
+	}
+	return fmt.Sprintf("wrk %d threads, %d connections", sc.Threads, sc.Conns)
+}
+
+// TLS is whether sc goes to the front end's HTTPS listener.
+func (sc scenario) TLS() bool { return sc.Proto != protoHTTP }
+
+const (
+	tinyDesc = "GET /share/tiny.jsp (a 5-byte body)"
+	mibDesc  = "GET /share/bytes.jsp?n=1048576 (1 MiB, Tomcat sends Content-Length)"
+	postDesc = "POST of 64 KiB to /share/echo.jsp (reads and hashes the body, answers ~1 KiB of JSON)"
+)
+
 var allScenarios = []scenario{
-	{Name: "tiny", Path: "/share/tiny.jsp", Threads: 2, Conns: 50,
-		Desc: "GET /share/tiny.jsp (a 5-byte body)"},
-	{Name: "1MiB", Path: "/share/bytes.jsp?n=1048576", Threads: 2, Conns: 16,
-		Desc: "GET /share/bytes.jsp?n=1048576 (1 MiB, Tomcat sends Content-Length)"},
-	{Name: "post64k", Path: "/share/echo.jsp", Threads: 2, Conns: 16, Script: "post64k.lua",
-		Desc: "POST of 64 KiB to /share/echo.jsp (reads and hashes the body, answers ~1 KiB of JSON)"},
-	{Name: "c1000", Path: "/share/tiny.jsp", Threads: 2, Conns: 1000,
+	{Name: "tiny", Proto: protoHTTP, Tool: toolWrk, Path: "/share/tiny.jsp", Threads: 2, Conns: 50, Desc: tinyDesc},
+	{Name: "1MiB", Proto: protoHTTP, Tool: toolWrk, Path: "/share/bytes.jsp?n=1048576", Threads: 2, Conns: 16, Short: true, Desc: mibDesc},
+	{Name: "post64k", Proto: protoHTTP, Tool: toolWrk, Path: "/share/echo.jsp", Threads: 2, Conns: 16, Script: "post64k.lua", Short: true, Desc: postDesc},
+	{Name: "c1000", Proto: protoHTTP, Tool: toolWrk, Path: "/share/tiny.jsp", Threads: 2, Conns: 1000, Short: true,
 		Desc: "GET /share/tiny.jsp, 1000 concurrent keep-alive connections"},
+	{Name: "tls-tiny", Proto: protoHTTPS, Tool: toolWrk, Path: "/share/tiny.jsp", Threads: 2, Conns: 50, Desc: tinyDesc + ", HTTPS"},
+	{Name: "tls-1MiB", Proto: protoHTTPS, Tool: toolWrk, Path: "/share/bytes.jsp?n=1048576", Threads: 2, Conns: 16, Desc: mibDesc + ", HTTPS"},
+	{Name: "tls-post64k", Proto: protoHTTPS, Tool: toolWrk, Path: "/share/echo.jsp", Threads: 2, Conns: 16, Script: "post64k.lua", Desc: postDesc + ", HTTPS"},
+	{Name: "h2-tiny", Proto: protoH2, Tool: toolH2load, Path: "/share/tiny.jsp", Threads: 2, Conns: 50, Streams: 4, Desc: tinyDesc + ", HTTP/2"},
+	{Name: "h2-1MiB", Proto: protoH2, Tool: toolH2load, Path: "/share/bytes.jsp?n=1048576", Threads: 2, Conns: 16, Streams: 4, Desc: mibDesc + ", HTTP/2"},
+	{Name: "h2-post64k", Proto: protoH2, Tool: toolH2load, Path: "/share/echo.jsp", Threads: 2, Conns: 16, Streams: 4, Post: true, Desc: postDesc + ", HTTP/2"},
+	{Name: "h2-mix", Proto: protoH2, Tool: toolMix, Path: "/share/session.jsp", Conns: 50,
+		Desc: "a page view per simulated user, over HTTP/2: the session page (sets and reads a session), its 20 static resources (CSS/JS/PNG, 1–100 KiB) at once, half revalidated with If-None-Match (304), then a form POST; req/s counts every request"},
+}
+
+func scenarioNames() []string {
+	var names []string
+	for _, sc := range allScenarios {
+		names = append(names, sc.Name)
+	}
+	return names
 }
 
 // wrkResult is what one wrk run reports.
