@@ -23,7 +23,8 @@ import (
 const (
 	defaultTryDuration    = 5 * time.Second
 	defaultFailDuration   = 5 * time.Second
-	defaultHealthInterval = time.Second
+	defaultHealthInterval = 500 * time.Millisecond
+	defaultPingTimeout    = 2500 * time.Millisecond
 )
 
 // proxy is one proxied destination as a rule uses it: a balancer (or a
@@ -104,6 +105,9 @@ func (c *config) handlers(p *proxy, pm *pathmap.PathMap) ([]json.RawMessage, err
 	for _, m := range b.members {
 		rp.Upstreams = append(rp.Upstreams, &reverseproxy.Upstream{Dial: m.addr})
 	}
+	if tr.PingTimeout == 0 {
+		tr.PingTimeout = caddy.Duration(defaultPingTimeout)
+	}
 	rp.TransportRaw = caddyconfig.JSONModuleObject(tr, "protocol", "ajp", nil)
 	rp.LoadBalancing = &reverseproxy.LoadBalancing{}
 	if !p.single {
@@ -113,7 +117,7 @@ func (c *config) handlers(p *proxy, pm *pathmap.PathMap) ([]json.RawMessage, err
 		}
 		rp.LoadBalancing.SelectionPolicyRaw = caddyconfig.JSONModuleObject(sr, "policy", "sticky_route", nil)
 	}
-	if err := retries(p, rp.LoadBalancing); err != nil {
+	if err := retries(p, rp.LoadBalancing, tr); err != nil {
 		return nil, err
 	}
 	if err := passiveHealth(p, rp); err != nil {
@@ -338,8 +342,9 @@ func memberStatus(v string) (string, error) {
 }
 
 // retries sets lb_retries and lb_try_duration from maxattempts and the
-// balancer's timeout, with ajp_balancer's defaults.
-func retries(p *proxy, lb *reverseproxy.LoadBalancing) error {
+// balancer's timeout, with ajp_balancer's defaults: as many attempts as
+// members, for up to read_timeout + 5 s.
+func retries(p *proxy, lb *reverseproxy.LoadBalancing, tr ajptransport.Transport) error {
 	lb.Retries = max(len(p.b.members), 1)
 	noRetries := false
 	if v, ok := p.params["maxattempts"]; ok {
@@ -349,7 +354,11 @@ func retries(p *proxy, lb *reverseproxy.LoadBalancing) error {
 		}
 		lb.Retries, noRetries = n, n == 0
 	}
-	lb.TryDuration = caddy.Duration(defaultTryDuration)
+	rt := time.Duration(tr.ReadTimeout)
+	if rt == 0 {
+		rt = ajptransport.DefaultReadTimeout
+	}
+	lb.TryDuration = caddy.Duration(rt + defaultTryDuration)
 	if noRetries {
 		lb.TryDuration = 0
 	}
@@ -436,11 +445,7 @@ func activeHealth(p *proxy, rp *reverseproxy.Handler, tr ajptransport.Transport)
 	if a.URI == "" {
 		a.URI = "/" // unused by CPING; Caddy's checker runs only with one
 	}
-	ping := time.Duration(tr.PingTimeout)
-	if ping == 0 {
-		ping = ajptransport.DefaultPingTimeout
-	}
-	a.Timeout = caddy.Duration(ping + time.Second)
+	a.Timeout = caddy.Duration(time.Duration(tr.PingTimeout) + time.Second)
 	if a.Interval == 0 {
 		a.Interval = caddy.Duration(defaultHealthInterval)
 	}
