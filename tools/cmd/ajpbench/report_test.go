@@ -137,8 +137,9 @@ func TestIssue16TargetsTakeTheBetterApacheSizing(t *testing.T) {
 	add("h2-tiny", apacheDebian, 3000, 40*time.Millisecond, 0)
 	add("h2-tiny", caddyAJP, 4500, 45*time.Millisecond, 0)
 	// tiny: 1.0× with a better p99 but one error.
+	// The Debian sizing is faster here, but dropped connections.
 	add("tiny", apacheProxyAJP, 5000, 9*time.Millisecond, 0)
-	add("tiny", apacheDebian, 4000, 8*time.Millisecond, 0)
+	add("tiny", apacheDebian, 6000, 8*time.Millisecond, 3)
 	add("tiny", caddyAJP, 5000, 8*time.Millisecond, 1)
 	// h2-mix: rate missed, so p99 is not judged.
 	add("h2-mix", apacheProxyAJP, 1000, 900*time.Millisecond, 0)
