@@ -202,22 +202,18 @@ func (c *config) ruleHandlers(s *server, r *rule, prefix string, i int, used map
 	if r.regexp != "" {
 		return c.matchHandlers(p, r, backend, i)
 	}
-	if r.jk {
-		backend = prefix
-	}
 	reverse := c.reversed(s, r, p, backend, used)
 	var pm *pathmap.PathMap
-	if prefix != "" || backend != "" || reverse {
-		pm = &pathmap.PathMap{Prefix: prefix, BackendPrefix: backend, Reverse: reverse}
-		if r.jk {
-			pm = nil
-			if lit, ok := strings.CutSuffix(r.path, "/*"); ok && !strings.ContainsAny(lit, "*?") {
-				// mod_jk compares case-sensitively: /SHARE/x is not
-				// /share/*; the handler refuses what Caddy's
-				// case-insensitive path matcher let in
-				pm = &pathmap.PathMap{Prefix: lit, BackendPrefix: lit}
-			}
+	switch {
+	case r.jk:
+		// mod_jk compares case-sensitively: /SHARE/x is not /share/*; the
+		// handler refuses what Caddy's case-insensitive path matcher let in
+		lit := strings.TrimSuffix(r.path, "/*")
+		if strings.HasPrefix(lit, "/") && lit != "/" && !strings.ContainsAny(lit, "*?") {
+			pm = &pathmap.PathMap{Prefix: lit, BackendPrefix: lit}
 		}
+	case prefix != "" || backend != "" || reverse:
+		pm = &pathmap.PathMap{Prefix: prefix, BackendPrefix: backend, Reverse: reverse}
 	}
 	return c.handlers(p, pm)
 }
