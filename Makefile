@@ -70,7 +70,7 @@ fuzz:
 		done; \
 	done
 
-## bench: Apache mod_proxy_ajp / mod_jk, stock reverse_proxy and caddy-ajp under wrk, into BENCHMARKS.md (~15 min)
+## bench: Apache mod_proxy_ajp (tuned and Debian-sized) / mod_jk, stock reverse_proxy and caddy-ajp over HTTP, HTTPS and HTTP/2 (wrk, h2load), into BENCHMARKS.md (~35 min; BENCH_SCENARIOS=plain|tls|h2 for a part)
 bench:
 	@./scripts/deps.sh bench
 	$(MAKE) build
