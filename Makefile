@@ -61,10 +61,10 @@ $(CADDY): $(SOURCES)
 deps:
 	@./scripts/deps.sh
 
-## fuzz: run every fuzz target (AJP codec, response stream, Tomcat path reading) for FUZZTIME each (default 30s)
+## fuzz: run every fuzz target (AJP codec, response stream, Tomcat path reading, Apache config parser) for FUZZTIME each (default 30s)
 FUZZTIME ?= 30s
 fuzz:
-	@for pkg in ./ajptransport/ajp ./ajptransport ./internal/tomcatpath; do \
+	@for pkg in ./ajptransport/ajp ./ajptransport ./internal/tomcatpath ./apacheconf; do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
 			echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
 		done; \
