@@ -6,25 +6,19 @@
 package stickyroute
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
-	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
 	"github.com/caddy-ajp/caddy-ajp/balancer"
-	"github.com/caddy-ajp/caddy-ajp/internal/tomcatpath"
 )
 
 func init() {
@@ -228,52 +222,6 @@ func (s *StickyRoute) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Cleanup leaves the balancer.
-func (s *StickyRoute) Cleanup() error {
-	if s.bal != nil {
-		s.bal.Leave()
-		s.bal = nil
-	}
-	return nil
-}
-
-// storageOf is the configuration's storage, or nil for a context made
-// without a configuration (tests).
-func storageOf(ctx caddy.Context) (s certmagic.Storage) {
-	defer func() {
-		if recover() != nil {
-			s = nil
-		}
-	}()
-	return ctx.Storage()
-}
-
-// derivedName names a balancer the configuration did not name, from its
-// routes: stable as long as they do not change.
-func derivedName(routes []Route) string {
-	keys := make([]string, len(routes))
-	for i, rt := range routes {
-		keys[i] = rt.Name + "@" + normAddr(rt.Upstream)
-	}
-	sort.Strings(keys)
-	sum := sha256.Sum256([]byte(strings.Join(keys, ",")))
-	return "routes-" + hex.EncodeToString(sum[:4])
-}
-
-// upstreamProbe tells the balancer what the proxy knows of an upstream:
-// requests in flight to its address and its health. The proxy provisions
-// its upstreams after its policy, so this reads them when asked.
-func upstreamProbe(h *reverseproxy.Handler, addr string) balancer.Probe {
-	return func() (int, bool) {
-		for _, u := range h.Upstreams {
-			if normAddr(u.Dial) == normAddr(addr) && u.Host != nil {
-				return u.NumRequests(), u.Healthy()
-			}
-		}
-		return 0, false
-	}
-}
-
 // checkUpstreams makes sure every route names one of the proxy's upstreams,
 // when the proxy has a static list, and returns the proxy.
 func (s *StickyRoute) checkUpstreams(ctx caddy.Context) (*reverseproxy.Handler, error) {
@@ -361,31 +309,6 @@ func (s *StickyRoute) Select(pool reverseproxy.UpstreamPool, r *http.Request, w 
 	s.count(rt, chosen, why, tried)
 	s.set(repl, r, tried, chosen, rt)
 	return chosen
-}
-
-// count records the choice in the balancer's counters.
-func (s *StickyRoute) count(rt *Route, chosen *reverseproxy.Upstream, why string, tried []*reverseproxy.Upstream) {
-	if n := len(tried); n > 0 {
-		if prev := s.byAddr[normAddr(tried[n-1].Dial)]; prev != nil {
-			prev.m.Failures.Add(1) // it was tried and the request came back
-		}
-	}
-	if chosen == nil {
-		return
-	}
-	to := s.byAddr[normAddr(chosen.Dial)]
-	if to == nil {
-		return
-	}
-	to.m.Routed(time.Now())
-	switch {
-	case rt == nil:
-		to.m.NewSessions.Add(1)
-	case to == rt:
-		to.m.Sticky.Add(1)
-	case why != "":
-		s.bal.Failover(rt.m, to.m)
-	}
 }
 
 // Why a session's route cannot take a request, as logged.
@@ -518,72 +441,6 @@ func contains(list []*reverseproxy.Upstream, u *reverseproxy.Upstream) bool {
 		}
 	}
 	return false
-}
-
-// sessionRoute finds the request's session route: the path parameter
-// first (read as Tomcat reads it), then every cookie of each configured
-// name in turn. It returns the first route found that is configured, or,
-// when none is, the first route found at all (nil Route).
-func (s *StickyRoute) sessionRoute(r *http.Request) (string, *Route) {
-	first := ""
-	raw := r.URL.RawPath
-	if raw == "" {
-		raw = r.URL.Path
-	}
-	if strings.IndexByte(raw, ';') >= 0 {
-		for _, p := range s.PathParams {
-			if id, ok := tomcatpath.PathParam(raw, p); ok {
-				if name := RouteOf(id, s.Separator); name != "" {
-					if rt := s.byName[name]; rt != nil {
-						return name, rt
-					}
-					if first == "" {
-						first = name
-					}
-				}
-			}
-		}
-	}
-	for _, line := range r.Header["Cookie"] {
-		for _, cname := range s.Cookies {
-			for rest := line; rest != ""; {
-				var part string
-				part, rest, _ = strings.Cut(rest, ";")
-				k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-				if !ok || k != cname {
-					continue
-				}
-				name := RouteOf(unquote(strings.TrimSpace(v)), s.Separator)
-				if name == "" {
-					continue
-				}
-				if rt := s.byName[name]; rt != nil {
-					return name, rt
-				}
-				if first == "" {
-					first = name
-				}
-			}
-		}
-	}
-	return first, nil
-}
-
-// RouteOf returns the route of a session id: the text after the first
-// separator, or "" when there is none.
-func RouteOf(id, sep string) string {
-	_, route, ok := strings.Cut(id, sep)
-	if !ok {
-		return ""
-	}
-	return route
-}
-
-func unquote(v string) string {
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		return v[1 : len(v)-1]
-	}
-	return v
 }
 
 // Interface guards
