@@ -142,10 +142,47 @@ func (m *Member) Weight() int {
 	return 0
 }
 
-// Routed counts a request routed to the member.
-func (m *Member) Routed(now time.Time) {
+// Routed counts a request routed to the member. Its time is the coarse
+// clock's (clockTick): reading the system clock per request cost more than
+// the rest of the counting.
+func (m *Member) Routed() {
 	m.Requests.Add(1)
-	m.lastRequest.Store(now.UnixNano())
+	if now := clockNow.Load(); m.lastRequest.Load() != now {
+		m.lastRequest.Store(now)
+	}
+}
+
+// clockTick is the resolution of last_request.
+const clockTick = 100 * time.Millisecond
+
+// clockNow is a coarse clock (UnixNano), moved every clockTick while any
+// balancer is registered.
+var (
+	clockNow     atomic.Int64
+	clockRunning bool // guarded by registry
+)
+
+// startClockLocked starts the clock; registry is held.
+func startClockLocked() {
+	if clockRunning {
+		return
+	}
+	clockRunning = true
+	clockNow.Store(time.Now().UnixNano())
+	go func() {
+		t := time.NewTicker(clockTick)
+		defer t.Stop()
+		for range t.C {
+			clockNow.Store(time.Now().UnixNano())
+			registry.Lock()
+			if len(registry.m) == 0 {
+				clockRunning = false
+				registry.Unlock()
+				return
+			}
+			registry.Unlock()
+		}
+	}()
 }
 
 // LastRequest is when a request was last routed to it (zero if never).
@@ -352,6 +389,7 @@ func Join(name string, members []MemberConfig, opt JoinOptions) (*Balancer, []*M
 		registry.m[name] = b
 	}
 	b.refs++
+	startClockLocked()
 	registry.Unlock()
 
 	b.mu.Lock()

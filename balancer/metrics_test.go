@@ -3,7 +3,6 @@ package balancer
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
@@ -12,9 +11,9 @@ import (
 func TestMetricsReportTheMembers(t *testing.T) {
 	b, ms := Join("metrics-test", twoMembers(), JoinOptions{})
 	defer b.Leave()
-	ms[0].Routed(time.Now())
+	ms[0].Routed()
 	ms[0].NewSessions.Add(1)
-	ms[1].Routed(time.Now())
+	ms[1].Routed()
 	ms[1].Sticky.Add(1)
 	b.Failover(ms[1], ms[0])
 	b.Failover(ms[1], ms[0])

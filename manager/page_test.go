@@ -81,7 +81,7 @@ func joinPageTest(t *testing.T) (*balancer.Balancer, []*balancer.Member) {
 
 func TestPageShowsEveryMemberWithFormsAndHeaders(t *testing.T) {
 	_, ms := joinPageTest(t)
-	ms[0].Routed(ms[0].LastRequest())
+	ms[0].Routed()
 	p := &Page{logger: zap.NewNop()}
 	w := serve(t, p, pageRequest("GET", "/balancer-manager", "admin", nil))
 	body := w.Body.String()

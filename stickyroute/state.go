@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/caddy-ajp/caddy-ajp/balancer"
 	"github.com/caddyserver/caddy/v2"
@@ -66,18 +65,18 @@ func upstreamProbe(h *reverseproxy.Handler, addr string) balancer.Probe {
 // count records the choice in the balancer's counters.
 func (s *StickyRoute) count(rt *Route, chosen *reverseproxy.Upstream, why string, tried []*reverseproxy.Upstream) {
 	if n := len(tried); n > 0 {
-		if prev := s.byAddr[normAddr(tried[n-1].Dial)]; prev != nil {
+		if prev := s.routeOf(tried[n-1]); prev != nil {
 			prev.m.Failures.Add(1) // it was tried and the request came back
 		}
 	}
 	if chosen == nil {
 		return
 	}
-	to := s.byAddr[normAddr(chosen.Dial)]
+	to := s.routeOf(chosen)
 	if to == nil {
 		return
 	}
-	to.m.Routed(time.Now())
+	to.m.Routed()
 	switch {
 	case rt == nil:
 		to.m.NewSessions.Add(1)

@@ -90,7 +90,8 @@ type StickyRoute struct {
 
 	fallback reverseproxy.Selector
 	byName   map[string]*Route
-	byAddr   map[string]*Route
+	byAddr   map[string]*Route // by normalized address
+	byDial   map[string]*Route // by dial address as written (no route: nil), so the hot path need not normalize
 	bal      *balancer.Balancer // the runtime state: statuses, loadfactors, counters
 	logger   *zap.Logger
 	wrrMu    *sync.Mutex
@@ -176,6 +177,7 @@ func (s *StickyRoute) Provision(ctx caddy.Context) error {
 	}
 	s.byName = make(map[string]*Route, len(s.Routes))
 	s.byAddr = make(map[string]*Route, len(s.Routes))
+	s.byDial = make(map[string]*Route, 2*len(s.Routes))
 	members := make([]balancer.MemberConfig, len(s.Routes))
 	for i := range s.Routes {
 		rt := &s.Routes[i]
@@ -186,6 +188,7 @@ func (s *StickyRoute) Provision(ctx caddy.Context) error {
 			s.byName[rt.Name] = rt
 		}
 		s.byAddr[normAddr(rt.Upstream)] = rt
+		s.byDial[rt.Upstream] = rt
 		members[i] = balancer.MemberConfig{Route: rt.key(), Upstream: rt.Upstream, Status: rt.Status}
 		if rt.Weight != nil {
 			members[i].Weight = *rt.Weight
@@ -194,6 +197,11 @@ func (s *StickyRoute) Provision(ctx caddy.Context) error {
 	h, err := s.checkUpstreams(ctx)
 	if err != nil {
 		return err
+	}
+	if h != nil {
+		for _, u := range h.Upstreams {
+			s.byDial[u.Dial] = s.byAddr[normAddr(u.Dial)]
+		}
 	}
 	name, derived := s.Name, false
 	if name == "" {
@@ -283,7 +291,7 @@ func (s *StickyRoute) Select(pool reverseproxy.UpstreamPool, r *http.Request, w 
 	var chosen *reverseproxy.Upstream
 	why := ""
 	if rt != nil {
-		u := find(pool, rt)
+		u := s.find(pool, rt)
 		switch why = s.unusable(u, rt, tried); {
 		case why == "":
 			chosen = u
@@ -294,7 +302,7 @@ func (s *StickyRoute) Select(pool reverseproxy.UpstreamPool, r *http.Request, w 
 			return nil
 		case rt.Redirect != "":
 			if red := s.byName[rt.Redirect]; red != nil && takesNew(red.status()) {
-				if u := find(pool, red); u != nil && s.available(u) && !contains(tried, u) {
+				if u := s.find(pool, red); u != nil && s.available(u) && !contains(tried, u) {
 					chosen = u
 				}
 			}
@@ -345,7 +353,7 @@ func (s *StickyRoute) logFailover(from *Route, to *reverseproxy.Upstream, why st
 		toRoute, toAddr := "", ""
 		if to != nil {
 			toAddr = to.Dial
-			if rt := s.byAddr[normAddr(to.Dial)]; rt != nil {
+			if rt := s.routeOf(to); rt != nil {
 				toRoute = rt.Name
 			}
 		}
@@ -357,7 +365,7 @@ func (s *StickyRoute) logFailover(from *Route, to *reverseproxy.Upstream, why st
 // set records the choice: the placeholders and the tried list.
 func (s *StickyRoute) set(repl *caddy.Replacer, r *http.Request, tried []*reverseproxy.Upstream, chosen *reverseproxy.Upstream, rt *Route) {
 	if repl != nil {
-		changed := rt != nil && (chosen == nil || normAddr(chosen.Dial) != normAddr(rt.Upstream))
+		changed := rt != nil && (chosen == nil || s.routeOf(chosen) != rt)
 		repl.Set(PlaceholderRouteChanged, changed)
 	}
 	if chosen != nil {
@@ -377,7 +385,7 @@ func (s *StickyRoute) selectFallback(pool reverseproxy.UpstreamPool, r *http.Req
 			var eligible reverseproxy.UpstreamPool
 			for _, u := range pool {
 				st := StatusActive
-				if rt := s.byAddr[normAddr(u.Dial)]; rt != nil {
+				if rt := s.routeOf(u); rt != nil {
 					st = rt.status()
 				}
 				if st == want && s.available(u) && (retryTried || !contains(tried, u)) {
@@ -407,7 +415,7 @@ func (s *StickyRoute) weightedSelect(eligible reverseproxy.UpstreamPool) *revers
 	total := 0
 	for _, u := range eligible {
 		w := 1
-		if rt := s.byAddr[normAddr(u.Dial)]; rt != nil {
+		if rt := s.routeOf(u); rt != nil {
 			if rw := rt.m.Weight(); rw != 0 {
 				w = rw
 			}
@@ -424,14 +432,23 @@ func (s *StickyRoute) weightedSelect(eligible reverseproxy.UpstreamPool) *revers
 
 func takesNew(status string) bool { return status == StatusActive || status == StatusStandby }
 
-func find(pool reverseproxy.UpstreamPool, rt *Route) *reverseproxy.Upstream {
-	addr := normAddr(rt.Upstream)
+// find returns the upstream of rt in the pool, or nil.
+func (s *StickyRoute) find(pool reverseproxy.UpstreamPool, rt *Route) *reverseproxy.Upstream {
 	for _, u := range pool {
-		if normAddr(u.Dial) == addr {
+		if s.routeOf(u) == rt {
 			return u
 		}
 	}
 	return nil
+}
+
+// routeOf returns the route of an upstream, or nil: by its dial address
+// as written when the configuration has it, else normalized.
+func (s *StickyRoute) routeOf(u *reverseproxy.Upstream) *Route {
+	if rt, ok := s.byDial[u.Dial]; ok {
+		return rt
+	}
+	return s.byAddr[normAddr(u.Dial)]
 }
 
 func contains(list []*reverseproxy.Upstream, u *reverseproxy.Upstream) bool {
