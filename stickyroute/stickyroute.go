@@ -90,8 +90,8 @@ type StickyRoute struct {
 
 	fallback reverseproxy.Selector
 	byName   map[string]*Route
-	byAddr   map[string]*Route // by normalized address
-	byDial   map[string]*Route // by dial address as written (no route: nil), so the hot path need not normalize
+	byAddr   map[string]*Route  // by normalized address
+	byDial   map[string]*Route  // by dial address as written (no route: nil), so the hot path need not normalize
 	bal      *balancer.Balancer // the runtime state: statuses, loadfactors, counters
 	logger   *zap.Logger
 	wrrMu    *sync.Mutex
