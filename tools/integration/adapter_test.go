@@ -144,6 +144,71 @@ func TestAdapterProxyAJPServletSeesTheSame(t *testing.T) {
 	}
 }
 
+// TestAdapterModJKServletSeesTheSame: Apache with mod_jk and Caddy adapted
+// from Apache's own httpd.conf and workers.properties give the servlet the
+// same view of every request shape, up to the differences listed for
+// mod_proxy_ajp that mod_jk shares and those of mod_jk's own
+// (jkDifferences).
+func TestAdapterModJKServletSeesTheSame(t *testing.T) {
+	skipIfShort(t)
+	apache := apachetest.StartT(t, apachetest.Options{
+		Mode:    apachetest.ModeJK,
+		Members: []apachetest.Member{{Addr: tomcat.AJPAddr(), Route: "tomcat1"}},
+		Secret:  secret,
+	})
+	loadApacheConfig(t, apache)
+	t.Logf("Apache mod_jk on port %d, caddy-ajp on port %d", apache.Port(), httpPort)
+	known := append(append([]knownDifference(nil), jkDifferences...), knownDifferences...)
+	for _, shape := range requestShapes() {
+		t.Run(shape.name, func(t *testing.T) {
+			if shape.name == "TRACE" {
+				// Apache's core answers TRACE itself in front of mod_jk
+				// (TraceEnable); caddy-ajp forwards it to the servlet.
+				av := roundTripRaw(t, apache.Port(), requestShape{name: shape.name, raw: shape.raw})
+				cv := roundTripRaw(t, httpPort, shape)
+				if av.status != 200 || !strings.Contains(av.items["response.body"], "TRACE /share/echo.jsp") || cv.status != 200 {
+					t.Errorf("TRACE: Apache %d (want its own echo of the request), caddy-ajp %d (want echo.jsp)\n%s\n%s", av.status, cv.status, av.dump, cv.dump)
+				}
+				return
+			}
+			av := roundTripRaw(t, apache.Port(), shape)
+			cv := roundTripRaw(t, httpPort, shape)
+			var unexplained []string
+			for _, d := range compareViewsWith(known, shape.name, av, cv) {
+				if d.known == nil {
+					unexplained = append(unexplained, fmt.Sprintf("%s:\n\tApache:    %s\n\tcaddy-ajp: %s", d.key, d.apache, d.caddy))
+				}
+			}
+			if len(unexplained) > 0 {
+				t.Errorf("unexplained differences:\n%s\n--- through Apache mod_jk ---\n%s\n--- through caddy-ajp ---\n%s",
+					strings.Join(unexplained, "\n"), av.dump, cv.dump)
+			}
+		})
+	}
+}
+
+// jkDifferences are the deliberate differences between mod_jk and
+// caddy-ajp that mod_proxy_ajp does not have (AJP.md's table of the two).
+var jkDifferences = []knownDifference{
+	{key: `servlet\.(contentLength|header\.content-length|headerName\.content-length)`,
+		holds: func(_, a, c string) bool {
+			return (a == "0" || a == `["0"]` || a == "content-length") && (c == "-1" || c == absent)
+		},
+		reason: "mod_jk sends Content-Length: 0 with every request that has no body; caddy-ajp sends the client's (none)"},
+	{key: `response\.header\.Content-Length`, holds: func(_, a, c string) bool { return a != absent && c != absent },
+		reason: "mod_jk keeps Tomcat's Content-Length, as caddy-ajp does; echo.jsp's answer is longer through caddy-ajp because it echoes the X-Forwarded-*/Via headers Caddy adds"},
+	{key: `servlet\.headerName\.accept-(language|charset|encoding)`, holds: func(_, a, c string) bool { return strings.EqualFold(a, c) },
+		reason: "mod_jk sends these headers by name in the client's spelling; caddy-ajp (and mod_proxy_ajp) send the AJP header code, which Tomcat reports in lower case. Names are case-insensitive"},
+	{key: `response\.header\.Content-Type`, shapes: `status 204`, holds: caddyOnly,
+		reason: "mod_jk drops the Content-Type Tomcat sends with a 204; caddy-ajp relays Tomcat's headers as sent"},
+	{key: `servlet\.localPort`, shapes: `Host with.*`,
+		reason: "mod_jk sends the Host header's port (80 without one) as server_port; caddy-ajp, like mod_proxy_ajp, the port the front end accepted the connection on"},
+	{key: `response\..*`, shapes: `path parameter on a dot segment`, holds: statusWas(403, 400),
+		reason: "both refuse /share/..;/private/: mod_jk with 403 (its unsafe-URI check), caddy-ajp with 400"},
+	{key: `response\..*`, shapes: `header of 8000 bytes`, holds: statusWas(413, 400),
+		reason: "both refuse a header block larger than the packet: mod_jk with 413, caddy-ajp (and mod_proxy_ajp) with 400 (AJP.md)"},
+}
+
 // TestAdapterProxyAJPFailsOverAndReversesLikeApache and its mod_jk twin:
 // on a two-node cluster, a session started through Apache and one started
 // through the adapted Caddy stick to their node, continue on the other when

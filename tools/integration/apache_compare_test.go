@@ -423,6 +423,12 @@ type difference struct {
 }
 
 func compareViews(shape string, apache, caddy frontView) []difference {
+	return compareViewsWith(knownDifferences, shape, apache, caddy)
+}
+
+// compareViewsWith is compareViews with another list of known differences
+// (mod_jk's).
+func compareViewsWith(known []knownDifference, shape string, apache, caddy frontView) []difference {
 	keys := map[string]bool{}
 	for k := range apache.items {
 		keys[k] = true
@@ -444,8 +450,8 @@ func compareViews(shape string, apache, caddy frontView) []difference {
 			continue
 		}
 		d := difference{key: k, apache: a, caddy: c}
-		for i := range knownDifferences {
-			kd := &knownDifferences[i]
+		for i := range known {
+			kd := &known[i]
 			if !fullMatch(kd.key, k) {
 				continue
 			}
