@@ -62,7 +62,9 @@ func (c *conn) cping(timeout time.Duration) error {
 	for {
 		n, err := c.readPacket()
 		if err == nil {
-			c.pool.st.cping(time.Since(start), nil)
+			now := time.Now()
+			c.pool.sawPacket(now.UnixNano())
+			c.pool.st.cping(now.Sub(start), nil)
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -104,7 +106,6 @@ func (c *conn) readHeader() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	c.pool.sawPacket(time.Now().UnixNano())
 	_, _ = c.br.Discard(ajp.HeaderLen)
 	return n, nil
 }

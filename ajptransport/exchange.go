@@ -283,6 +283,11 @@ func (ex *exchange) readHeader(mayBlock bool) (int, error) {
 // cancelled request keeps its connection's deadline in the past.
 func (ex *exchange) deadline() error {
 	now := time.Now()
+	if ex.gotPacket {
+		// the node's last packet has just been taken: it is alive (this
+		// clock reading serves both, the hot path reads it once)
+		ex.c.pool.sawPacket(now.UnixNano())
+	}
 	rt := time.Duration(ex.t.ReadTimeout)
 	if !ex.dlSet.IsZero() && now.Sub(ex.dlSet) < min(rt/16, time.Second) {
 		return nil

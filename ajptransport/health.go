@@ -77,7 +77,9 @@ func (p *hostPool) probe(ctx context.Context) error {
 	}
 	n, err := c.readPacket()
 	if err == nil {
-		p.st.cping(time.Since(start), nil)
+		now := time.Now()
+		p.sawPacket(now.UnixNano())
+		p.st.cping(now.Sub(start), nil)
 	}
 	var ne net.Error
 	switch {

@@ -29,8 +29,9 @@ type hostPool struct {
 	addr    string
 	st      *upstreamStats // what /metrics reports of this address
 
-	// alive is when a packet last came from the node (UnixNano, coarse):
-	// a node that answers anyone is busy, not hung.
+	// alive is when a packet last came from the node (UnixNano, coarse;
+	// marked by an exchange when it goes on to read after a packet, and by
+	// CPONGs): a node that answers anyone is busy, not hung.
 	alive atomic.Int64
 
 	mu      sync.Mutex
