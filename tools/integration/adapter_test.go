@@ -14,7 +14,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
 	"github.com/caddy-ajp/caddy-ajp/tools/apachetest"
-	"github.com/caddy-ajp/caddy-ajp/tools/tomcattest"
 )
 
 // loadApacheConfig adapts the httpd configuration Apache runs from (the
@@ -223,10 +222,7 @@ func TestAdapterModJKFailsOverAndReversesLikeApache(t *testing.T) {
 
 func adapterFailover(t *testing.T, mode string) {
 	skipIfShort(t)
-	nodes := tomcattest.StartClusterT(t,
-		tomcattest.Options{Name: "tomcat1", AJPPort: tomcattest.FreePort(t), Secret: secret},
-		tomcattest.Options{Name: "tomcat2", AJPPort: tomcattest.FreePort(t), Secret: secret},
-	)
+	nodes := balancerNodes(t, nil)
 	apache := apachetest.StartT(t, apachetest.Options{
 		Mode: mode,
 		Members: []apachetest.Member{
@@ -281,14 +277,7 @@ func adapterFailover(t *testing.T, mode string) {
 			}
 		}
 	}
-	var dead, survivor *tomcattest.Node
-	for _, n := range nodes {
-		if n.Name() == home {
-			dead = n
-		} else {
-			survivor = n
-		}
-	}
+	dead, survivor := nodeNamed(nodes, home)
 	if err := dead.Kill(); err != nil {
 		t.Fatal(err)
 	}

@@ -109,14 +109,7 @@ func TestStickySessionSurvivesTheDeathOfItsNode(t *testing.T) {
 		}
 	}
 
-	var dead, survivor *tomcattest.Node
-	for _, n := range nodes {
-		if n.Name() == home {
-			dead = n
-		} else {
-			survivor = n
-		}
-	}
+	dead, survivor := nodeNamed(nodes, home)
 	if err := dead.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -222,4 +215,50 @@ func TestFailoverUnderLoad(t *testing.T) {
 	if failed.Load() != 0 || lost.Load() != 0 {
 		t.Errorf("failed requests %d, lost counts %d: want 0 and 0", failed.Load(), lost.Load())
 	}
+}
+
+// balancerNodes starts a two-node replicating cluster with jvmRoutes tomcat1
+// and tomcat2; adjust changes each node's options first.
+func balancerNodes(t *testing.T, adjust func(i int, o *tomcattest.Options)) []*tomcattest.Node {
+	t.Helper()
+	skipIfShort(t)
+	opts := make([]tomcattest.Options, 2)
+	for i := range opts {
+		opts[i] = tomcattest.Options{Name: fmt.Sprintf("tomcat%d", i+1), AJPPort: tomcattest.FreePort(t), Secret: secret}
+		if adjust != nil {
+			adjust(i, &opts[i])
+		}
+	}
+	return tomcattest.StartClusterT(t, opts...)
+}
+
+// balancerSiteFor is a site on the run's HTTP port (host is "127.0.0.1"
+// unless given) with ajp_balancer /share* over nodes, routes named after
+// them; memberWords go on every member line, block into the directive.
+func balancerSiteFor(host string, nodes []*tomcattest.Node, memberWords, block string) string {
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "http://%s:{HTTP_PORT} {\n\tajp_balancer /share* {\n", host)
+	for _, n := range nodes {
+		fmt.Fprintf(&b, "\t\tmember ajp://%s/share route=%s %s\n", n.AJPAddr(), n.Name(), memberWords)
+	}
+	b.WriteString("\t\tstickysession JSESSIONID|jsessionid\n\t\tsecret {env.AJP_TEST_SECRET}\n")
+	b.WriteString(block)
+	b.WriteString("\t}\n}\n")
+	return b.String()
+}
+
+// nodeNamed splits a two-node cluster into the node with that name and
+// the other one.
+func nodeNamed(nodes []*tomcattest.Node, name string) (home, other *tomcattest.Node) {
+	for _, n := range nodes {
+		if n.Name() == name {
+			home = n
+		} else {
+			other = n
+		}
+	}
+	return home, other
 }

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddy-ajp/caddy-ajp/tools/tomcattest"
 )
 
 // httpsClient talks to the in-process Caddy's HTTPS port as "localhost",
@@ -40,10 +38,7 @@ func httpsClient(t *testing.T) *http.Client {
 // the README, a site named by its host and no TLS lines at all.
 func TestAjpBalancerServesTheUsersStoryOverAutomaticHTTPS(t *testing.T) {
 	skipIfShort(t)
-	nodes := tomcattest.StartClusterT(t,
-		tomcattest.Options{Name: "tomcat1", AJPPort: tomcattest.FreePort(t), Secret: secret},
-		tomcattest.Options{Name: "tomcat2", AJPPort: tomcattest.FreePort(t), Secret: secret},
-	)
+	nodes := balancerNodes(t, nil)
 	loadCaddyfile(t, fmt.Sprintf(`
 localhost {
 	ajp_balancer /share* {

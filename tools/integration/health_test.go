@@ -35,39 +35,6 @@ import (
 // connectors. They log what they measure; the bounds are generous, the
 // numbers are in the logs.
 
-// balancerNodes starts a two-node replicating cluster with jvmRoutes tomcat1
-// and tomcat2; adjust changes each node's options first.
-func balancerNodes(t *testing.T, adjust func(i int, o *tomcattest.Options)) []*tomcattest.Node {
-	t.Helper()
-	skipIfShort(t)
-	opts := make([]tomcattest.Options, 2)
-	for i := range opts {
-		opts[i] = tomcattest.Options{Name: fmt.Sprintf("tomcat%d", i+1), AJPPort: tomcattest.FreePort(t), Secret: secret}
-		if adjust != nil {
-			adjust(i, &opts[i])
-		}
-	}
-	return tomcattest.StartClusterT(t, opts...)
-}
-
-// balancerSiteFor is a site on the run's HTTP port (host is "127.0.0.1"
-// unless given) with ajp_balancer /share* over nodes, routes named after
-// them; memberWords go on every member line, block into the directive.
-func balancerSiteFor(host string, nodes []*tomcattest.Node, memberWords, block string) string {
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "http://%s:{HTTP_PORT} {\n\tajp_balancer /share* {\n", host)
-	for _, n := range nodes {
-		fmt.Fprintf(&b, "\t\tmember ajp://%s/share route=%s %s\n", n.AJPAddr(), n.Name(), memberWords)
-	}
-	b.WriteString("\t\tstickysession JSESSIONID|jsessionid\n\t\tsecret {env.AJP_TEST_SECRET}\n")
-	b.WriteString(block)
-	b.WriteString("\t}\n}\n")
-	return b.String()
-}
-
 // loadQuietly is loadCaddyfile with Caddy logging at INFO instead of DEBUG.
 // What these tests count is INFO or above (the active checker's "HTTP
 // request failed" and "host is up", the transport's warnings), and at DEBUG
@@ -303,17 +270,6 @@ func rawCPing(addr string, timeout time.Duration) bool {
 		return false
 	}
 	return b == [5]byte{'A', 'B', 0x00, 0x01, 0x09}
-}
-
-func nodeNamed(nodes []*tomcattest.Node, name string) (home, other *tomcattest.Node) {
-	for _, n := range nodes {
-		if n.Name() == name {
-			home = n
-		} else {
-			other = n
-		}
-	}
-	return home, other
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }

@@ -176,10 +176,7 @@ func processesWith(s string) []string {
 // client are refused and change nothing.
 func TestManagerPageDrainsANodeInARealBrowser(t *testing.T) {
 	skipIfShort(t)
-	nodes := tomcattest.StartClusterT(t,
-		tomcattest.Options{Name: "tomcat1", AJPPort: tomcattest.FreePort(t), Secret: secret},
-		tomcattest.Options{Name: "tomcat2", AJPPort: tomcattest.FreePort(t), Secret: secret},
-	)
+	nodes := balancerNodes(t, nil)
 	loadCaddyfile(t, managerSite(t, nodes))
 	t.Cleanup(func() { managerReset(t, "tomcat1"); managerReset(t, "tomcat2") })
 	pageURL := httpBase + "/balancer-manager"

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddy-ajp/caddy-ajp/tools/tomcattest"
 )
 
 // scrape reads Caddy's /metrics from the in-process admin endpoint and
@@ -52,20 +50,8 @@ func scrape(t *testing.T) func(name string, labels ...string) float64 {
 // was killed move Caddy's /metrics counters by exactly what happened.
 func TestMetricsMatchAScriptedMix(t *testing.T) {
 	skipIfShort(t)
-	nodes := tomcattest.StartClusterT(t,
-		tomcattest.Options{Name: "tomcat1", AJPPort: tomcattest.FreePort(t), Secret: secret},
-		tomcattest.Options{Name: "tomcat2", AJPPort: tomcattest.FreePort(t), Secret: secret},
-	)
-	loadCaddyfile(t, fmt.Sprintf(`
-http://127.0.0.1:{HTTP_PORT} {
-	ajp_balancer /share* {
-		name metered
-		member ajp://%s/share route=tomcat1
-		member ajp://%s/share route=tomcat2
-		secret {env.AJP_TEST_SECRET}
-	}
-}
-`, nodes[0].AJPAddr(), nodes[1].AJPAddr()))
+	nodes := balancerNodes(t, nil)
+	loadCaddyfile(t, balancerSiteFor("", nodes, "", "\t\tname metered\n"))
 	before := scrape(t)
 	bal := []string{"balancer", "metered"}
 
@@ -102,10 +88,7 @@ http://127.0.0.1:{HTTP_PORT} {
 	}
 	// kill the session's node; once Caddy sees it down, the session's next
 	// request fails over
-	home, other := nodes[0], nodes[1]
-	if first.Node == other.Name() {
-		home, other = other, home
-	}
+	home, other := nodeNamed(nodes, first.Node)
 	if err := home.Kill(); err != nil {
 		t.Fatal(err)
 	}

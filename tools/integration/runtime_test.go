@@ -110,20 +110,8 @@ func inProcessAdmin() string { return fmt.Sprintf("127.0.0.1:%d", adminPort) }
 // lose its count, no POST run twice (a count that jumps).
 func TestRollingRestartThroughTheAdminAPI(t *testing.T) {
 	skipIfShort(t)
-	nodes := tomcattest.StartClusterT(t,
-		tomcattest.Options{Name: "tomcat1", AJPPort: tomcattest.FreePort(t), Secret: secret},
-		tomcattest.Options{Name: "tomcat2", AJPPort: tomcattest.FreePort(t), Secret: secret},
-	)
-	loadCaddyfile(t, fmt.Sprintf(`
-http://127.0.0.1:{HTTP_PORT} {
-	ajp_balancer /share* {
-		name rolling
-		member ajp://%s/share route=tomcat1
-		member ajp://%s/share route=tomcat2
-		secret {env.AJP_TEST_SECRET}
-	}
-}
-`, nodes[0].AJPAddr(), nodes[1].AJPAddr()))
+	nodes := balancerNodes(t, nil)
+	loadCaddyfile(t, balancerSiteFor("", nodes, "", "\t\tname rolling\n"))
 	admin := inProcessAdmin()
 	t.Cleanup(func() {
 		for _, r := range []string{"tomcat1", "tomcat2"} {
@@ -246,10 +234,7 @@ func rtPost(c *http.Client, url string) (sessionView, error) {
 // reload and a restart of B, and clearing it on B reaches A.
 func TestOverridesAreSharedByInstancesAndSurviveReloadsAndRestarts(t *testing.T) {
 	caddyBinary(t)
-	nodes := tomcattest.StartClusterT(t,
-		tomcattest.Options{Name: "tomcat1", AJPPort: tomcattest.FreePort(t), Secret: secret},
-		tomcattest.Options{Name: "tomcat2", AJPPort: tomcattest.FreePort(t), Secret: secret},
-	)
+	nodes := balancerNodes(t, nil)
 	shared := t.TempDir()
 	type instance struct{ admin, base, caddyfile string }
 	mk := func() instance {
