@@ -10,13 +10,12 @@ import (
 // config is what the adapter read: the Listen ports, the main server, the
 // virtual hosts, and the mod_jk workers.
 type config struct {
-	listens  []listen
-	main     *server
-	vhosts   []*server
-	workers  *jkWorkers
-	l        *loader
-	w        *warnings
-	jkLoaded bool
+	listens []listen
+	main    *server
+	vhosts  []*server
+	workers *jkWorkers
+	l       *loader
+	w       *warnings
 }
 
 // listen is one Listen: the address Caddy listens on (":80",

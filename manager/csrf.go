@@ -40,9 +40,6 @@ var tokenKey = func() []byte {
 	return k
 }()
 
-// errForged is a POST the checks refuse.
-var errForged = errors.New("cross-site request refused")
-
 func newSessionID() string {
 	b := make([]byte, 32)
 	rand.Read(b)

@@ -9,7 +9,6 @@ var (
 	ajpStr                  = ajpspec.Str
 	ajpInt                  = ajpspec.Int
 	toServerPacket          = ajpspec.ToContainer
-	fromServerPacket        = ajpspec.FromContainer
 	parseForwardRequest     = ajpspec.ParseForwardRequest
 	parseForwardRequestSafe = ajpspec.ParseForwardRequestSafe
 	sendHeaders             = ajpspec.SendHeaders

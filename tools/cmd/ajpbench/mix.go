@@ -114,7 +114,6 @@ type mixUser struct {
 type mixStats struct {
 	requests, pageViews, notModified, transport, status atomic.Int64
 	mu                                                  sync.Mutex
-	latencies                                           []int64 // µs
 	firstErr                                            string
 }
 
