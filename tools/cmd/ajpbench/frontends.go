@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -23,10 +24,16 @@ const (
 	apacheJK       = "apache-mod_jk"
 	caddyHTTP      = "caddy-http"
 	caddyAJP       = "caddy-ajp"
+	caddyAJPB      = "caddy-ajp-b" // caddy-ajp's configuration on the -caddy-b binary, for an A/B
 	tomcatDirect   = "tomcat-direct"
 )
 
+// allFrontends are the front ends of a default run.
 var allFrontends = []string{apacheProxyAJP, apacheDebian, apacheJK, caddyHTTP, caddyAJP, tomcatDirect}
+
+// frontendOrder is every front end in the order of the report: caddyAJPB,
+// which runs only with -caddy-b, beside caddyAJP.
+var frontendOrder = []string{apacheProxyAJP, apacheDebian, apacheJK, caddyHTTP, caddyAJP, caddyAJPB, tomcatDirect}
 
 // apacheSizings are the Apache front ends the targets take the better of.
 var apacheSizings = []string{apacheProxyAJP, apacheDebian}
@@ -101,26 +108,34 @@ func debianTuning() string {
 	return "# " + debianMPMFile + "\n" + mpm + "\nServerLimit 16\n# apache2.conf\nTimeout 300\nKeepAlive On\nMaxKeepAliveRequests 100\nKeepAliveTimeout 5"
 }
 
-// caddyGlobal are the global options of both Caddy front ends: no admin
-// endpoint (two Caddys would both want :2019), plain HTTP on 127.0.0.1,
-// warnings only. Caddy writes no access log unless a site asks for one.
-const caddyGlobal = `{
-	admin off
+// caddyGlobal are the global options of the Caddy front ends: no admin
+// endpoint (several Caddys would all want :2019) unless admin names an
+// address of its own (the caddy-ajp being profiled), plain HTTP on
+// 127.0.0.1, warnings only. Caddy writes no access log unless a site asks
+// for one.
+func caddyGlobal(admin string) string {
+	if admin == "" {
+		admin = "off"
+	}
+	return fmt.Sprintf(`{
+	admin %s
 	auto_https off
 	default_bind 127.0.0.1
 	log {
 		level WARN
 	}
 }
-`
+`, admin)
+}
 
 // caddySites serves handler on a plain HTTP port and on an HTTPS port with
 // the run's certificate, TLS 1.3 and X25519 only, as Apache's listener.
 // Caddy allows no tls in a block that also serves http://, hence a snippet.
 // The HTTPS site keeps Caddy's defaults otherwise: HTTP/1.1, HTTP/2 and
-// HTTP/3 (a UDP listener on the same port, announced by Alt-Svc).
-func caddySites(port, tlsPort int, cert benchCert, handler string) string {
-	return caddyGlobal + fmt.Sprintf(`
+// HTTP/3 (a UDP listener on the same port, announced by Alt-Svc). admin is
+// the admin endpoint's address, "" for none.
+func caddySites(port, tlsPort int, admin string, cert benchCert, handler string) string {
+	return caddyGlobal(admin) + fmt.Sprintf(`
 (app) {
 %s}
 
@@ -142,15 +157,16 @@ https://:%d {
 // connectors (Caddy's default HTTP transport: at most 32 idle connections
 // per upstream).
 func caddyHTTPConfig(port, tlsPort int, cert benchCert, nodes []*tomcattest.Node) string {
-	return caddySites(port, tlsPort, cert, fmt.Sprintf(`	reverse_proxy /share* %s %s {
+	return caddySites(port, tlsPort, "", cert, fmt.Sprintf(`	reverse_proxy /share* %s %s {
 		lb_policy round_robin
 	}
 `, hostPort(nodes[0].HTTPURL()), hostPort(nodes[1].HTTPURL())))
 }
 
-// caddyAJPConfig is the user's Apache balancer as ajp_balancer.
-func caddyAJPConfig(port, tlsPort int, cert benchCert, nodes []*tomcattest.Node) string {
-	return caddySites(port, tlsPort, cert, fmt.Sprintf(`	ajp_balancer /share* {
+// caddyAJPConfig is the user's Apache balancer as ajp_balancer; admin as
+// for caddySites.
+func caddyAJPConfig(port, tlsPort int, admin string, cert benchCert, nodes []*tomcattest.Node) string {
+	return caddySites(port, tlsPort, admin, cert, fmt.Sprintf(`	ajp_balancer /share* {
 		member ajp://%s/share route=%s
 		member ajp://%s/share route=%s
 		stickysession JSESSIONID|jsessionid
@@ -207,6 +223,21 @@ func startApache(ctx context.Context, name, secret string, cert benchCert, nodes
 		pid:    s.PID,
 		stop:   s.Stop,
 	}, nil
+}
+
+// freePorts is n distinct free ports on 127.0.0.1.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for len(ports) < n {
+		p, err := harness.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(ports, p) {
+			ports = append(ports, p)
+		}
+	}
+	return ports, nil
 }
 
 // caddyProcess is a running bin/caddy.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"debug/buildinfo"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,7 +50,7 @@ func collectMachine(ctx context.Context, cfg config) machineInfo {
 		m.Caddy, _, _ = strings.Cut(out, " ")
 	}
 	if bi, err := buildinfo.ReadFile(cfg.caddy); err == nil {
-		m.CaddyGo = bi.GoVersion
+		m.CaddyGo = bi.GoVersion + ", " + pgoSetting(bi)
 	}
 	m.Checkout = command(ctx, "git", "describe", "--always", "--dirty")
 	if out := command(ctx, "apache2", "-v"); out != "" {
@@ -125,4 +126,30 @@ func loadAvg() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// pgoSetting says which profile a binary was built with (go build -pgo).
+func pgoSetting(bi *buildinfo.BuildInfo) string {
+	for _, s := range bi.Settings {
+		if s.Key == "-pgo" && s.Value != "" {
+			return "PGO profile " + filepath.Base(s.Value)
+		}
+	}
+	return "without PGO"
+}
+
+// binaryDesc names a Caddy binary for the report: its path (relative to the
+// working directory when under it), Go version and profile.
+func binaryDesc(path string) string {
+	name := path
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(rel, "..") {
+			name = rel
+		}
+	}
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return "binary `" + name + "`"
+	}
+	return fmt.Sprintf("binary `%s` (%s, %s)", name, bi.GoVersion, pgoSetting(bi))
 }

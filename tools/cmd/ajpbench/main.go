@@ -21,6 +21,14 @@
 //	bin/ajpbench -plan              # what a run would do, and how long it takes
 //	BENCH_SCENARIOS=h2-tiny,h2-mix BENCH_FRONTENDS=apache-proxy_ajp,caddy-ajp bin/ajpbench -out ''
 //
+// Two builds of Caddy with caddy-ajp are compared with -caddy-b: the front
+// end caddy-ajp-b runs caddy-ajp's configuration on that binary, interleaved
+// with the others. -profile writes a CPU profile of caddy-ajp under the
+// load, which `make pgo` does for the profile bin/caddy is built with:
+//
+//	BENCH_FRONTENDS=caddy-ajp bin/ajpbench -caddy bin/caddy -caddy-b bin/caddy-nopgo -out ''
+//	BENCH_FRONTENDS=caddy-ajp BENCH_ROUNDS=1 bin/ajpbench -caddy bin/caddy-nopgo -profile pgo/caddy.pgo -out ''
+//
 // Besides plain HTTP/1.1 (wrk), every front end but tomcat-direct is
 // measured over HTTPS: HTTP/1.1 with wrk and HTTP/2 with h2load, on one
 // ECDSA P-256 certificate generated for the run, TLS 1.3 only. The h2-mix
@@ -55,6 +63,8 @@ import (
 // config is what the flags and BENCH_* variables set.
 type config struct {
 	caddy, out, dir, scripts string
+	caddyB                   string // the binary of caddy-ajp-b, "" for no such front end
+	profile                  string // where to write caddy-ajp's merged CPU profile, "" for none
 	rounds                   int
 	duration, warmup         time.Duration
 	short                    time.Duration // the Short scenarios' duration
@@ -100,6 +110,8 @@ func parseConfig(args []string) (config, error) {
 	}
 	fs := flag.NewFlagSet("ajpbench", flag.ContinueOnError)
 	fs.StringVar(&cfg.caddy, "caddy", "bin/caddy", "the Caddy binary built with caddy-ajp (make build)")
+	fs.StringVar(&cfg.caddyB, "caddy-b", env("BENCH_CADDY_B", ""), "a second Caddy binary with caddy-ajp: adds the front end "+caddyAJPB+", caddy-ajp's configuration on this binary, measured interleaved with the others (an A/B of two builds) (env BENCH_CADDY_B)")
+	fs.StringVar(&cfg.profile, "profile", env("BENCH_PROFILE", ""), "write a CPU profile of caddy-ajp, taken through its admin endpoint during each measured run and merged, to this file (for go build -pgo) (env BENCH_PROFILE)")
 	fs.StringVar(&cfg.out, "out", "BENCHMARKS.md", "the Markdown report to write (\"\" for none)")
 	fs.StringVar(&cfg.dir, "dir", ".bench", "working directory: Tomcat bases, Caddy configs and logs")
 	fs.StringVar(&cfg.scripts, "scripts", "scripts/bench", "directory of the wrk Lua scripts")
@@ -139,18 +151,28 @@ func parseConfig(args []string) (config, error) {
 			return cfg, fmt.Errorf("tomcat-max-threads %q: want a positive integer", t)
 		}
 	}
-	for name := range strings.SplitSeq(*fronts, ",") {
+	names := strings.Split(*fronts, ",")
+	if cfg.caddyB != "" {
+		names = append(names, caddyAJPB)
+	}
+	for _, name := range names {
 		name = strings.TrimSpace(name)
-		if !slices.Contains(allFrontends, name) {
-			return cfg, fmt.Errorf("unknown front end %q (have %s)", name, strings.Join(allFrontends, ", "))
+		if !slices.Contains(frontendOrder, name) {
+			return cfg, fmt.Errorf("unknown front end %q (have %s)", name, strings.Join(frontendOrder, ", "))
+		}
+		if name == caddyAJPB && cfg.caddyB == "" {
+			return cfg, fmt.Errorf("front end %s runs the binary given by -caddy-b (BENCH_CADDY_B), and there is none", caddyAJPB)
 		}
 		cfg.frontends = append(cfg.frontends, name)
 	}
 	// Report order, whatever order they were given in.
 	slices.SortFunc(cfg.frontends, func(a, b string) int {
-		return slices.Index(allFrontends, a) - slices.Index(allFrontends, b)
+		return slices.Index(frontendOrder, a) - slices.Index(frontendOrder, b)
 	})
 	cfg.frontends = slices.Compact(cfg.frontends)
+	if cfg.profile != "" && !slices.Contains(cfg.frontends, caddyAJP) {
+		return cfg, fmt.Errorf("-profile profiles %s, which is not among the front ends", caddyAJP)
+	}
 	return cfg, nil
 }
 
@@ -257,6 +279,12 @@ func shortNames(scs []scenario) string {
 func renderPlan(cfg config) string {
 	var w strings.Builder
 	fmt.Fprintf(&w, "front ends: %s\n", strings.Join(cfg.frontends, ", "))
+	if cfg.caddyB != "" {
+		fmt.Fprintf(&w, "  %s runs %s, %s runs %s\n", caddyAJP, cfg.caddy, caddyAJPB, cfg.caddyB)
+	}
+	if cfg.profile != "" {
+		fmt.Fprintf(&w, "  CPU profile of %s during each measured run (all but %s at each end), merged into %s\n", caddyAJP, profileLead, cfg.profile)
+	}
 	for _, sc := range cfg.scenarios {
 		n := 0
 		for _, fe := range cfg.frontends {
@@ -284,6 +312,9 @@ type bench struct {
 	nodes   []*tomcattest.Node
 	fronts  []*frontend
 	results []runResult
+
+	pprofURL string   // caddy-ajp's admin endpoint when profiling, "" otherwise
+	profiles []string // the profiles taken, one per measured caddy-ajp run
 
 	mu   sync.Mutex
 	pids map[int]procRecord // every process started, or seen in a proxy's tree
@@ -328,6 +359,23 @@ func run(cfg config) (err error) {
 	if st, err := os.Stat(cfg.caddy); err != nil || st.IsDir() {
 		return fmt.Errorf("no Caddy binary at %s (make build)", cfg.caddy)
 	}
+	if cfg.caddyB != "" {
+		if cfg.caddyB, err = filepath.Abs(cfg.caddyB); err != nil {
+			return err
+		}
+		if st, err := os.Stat(cfg.caddyB); err != nil || st.IsDir() {
+			return fmt.Errorf("no Caddy binary at %s (-caddy-b)", cfg.caddyB)
+		}
+	}
+	var goBin string
+	if cfg.profile != "" {
+		if goBin, err = exec.LookPath("go"); err != nil {
+			return fmt.Errorf("-profile merges the profiles with go tool pprof: %w", err)
+		}
+		if cfg.profile, err = filepath.Abs(cfg.profile); err != nil {
+			return err
+		}
+	}
 	if cfg.scripts, err = filepath.Abs(cfg.scripts); err != nil {
 		return err
 	}
@@ -341,7 +389,7 @@ func run(cfg config) (err error) {
 	if cfg.dir, err = filepath.Abs(cfg.dir); err != nil {
 		return err
 	}
-	for _, sub := range []string{"tomcat1", "tomcat2", caddyHTTP, caddyAJP, "tls", "static"} {
+	for _, sub := range []string{"tomcat1", "tomcat2", caddyHTTP, caddyAJP, caddyAJPB, "tls", "static", "profiles"} {
 		if err := os.RemoveAll(filepath.Join(cfg.dir, sub)); err != nil {
 			return err
 		}
@@ -406,6 +454,13 @@ func run(cfg config) (err error) {
 	}
 	m.Elapsed = time.Since(started)
 	m.LoadEnd = loadAvg()
+	if cfg.profile != "" {
+		if err := mergeProfiles(ctx, goBin, b.profiles, cfg.profile); err != nil {
+			return err
+		}
+		st, _ := os.Stat(cfg.profile)
+		log.Printf("wrote %s: CPU profile of %s, %d runs merged, %d KiB", cfg.profile, caddyAJP, len(b.profiles), st.Size()>>10)
+	}
 
 	stopped := b.stopAll() // the deferred call logs it
 	report := renderReport(b, m, stopped)
@@ -498,26 +553,37 @@ func (b *bench) startFrontends(ctx context.Context) error {
 				return err
 			}
 			fe = f
-		case caddyHTTP, caddyAJP:
-			port, err := harness.FreePort()
+		case caddyHTTP, caddyAJP, caddyAJPB:
+			ports, err := freePorts(3)
 			if err != nil {
 				return err
 			}
-			tlsPort, err := harness.FreePort()
-			for err == nil && tlsPort == port {
-				tlsPort, err = harness.FreePort()
-			}
-			if err != nil {
-				return err
-			}
+			port, tlsPort, admin := ports[0], ports[1], ""
+			bin := b.cfg.caddy
 			conf, desc := caddyHTTPConfig(port, tlsPort, b.cert, b.nodes), "Caddy reverse_proxy over HTTP to the nodes' HTTP connectors, lb_policy round_robin"
-			if name == caddyAJP {
-				conf, desc = caddyAJPConfig(port, tlsPort, b.cert, b.nodes), "Caddy with caddy-ajp: ajp_balancer (AJP transport + sticky_route), secret"
+			switch name {
+			case caddyAJP:
+				if b.cfg.profile != "" {
+					admin = "127.0.0.1:" + strconv.Itoa(ports[2])
+				}
+				conf, desc = caddyAJPConfig(port, tlsPort, admin, b.cert, b.nodes), "Caddy with caddy-ajp: ajp_balancer (AJP transport + sticky_route), secret"
+				if b.cfg.caddyB != "" {
+					desc += "; " + binaryDesc(bin)
+				}
+				if admin != "" {
+					desc += fmt.Sprintf("; admin endpoint on %s, CPU-profiled (pprof, 100 Hz) during each measured run", admin)
+				}
+			case caddyAJPB:
+				bin = b.cfg.caddyB
+				conf, desc = caddyAJPConfig(port, tlsPort, "", b.cert, b.nodes), "caddy-ajp's configuration on another binary, for an A/B; "+binaryDesc(bin)
 			}
 			url := "http://127.0.0.1:" + strconv.Itoa(port)
-			p, err := startCaddy(ctx, b.cfg.caddy, filepath.Join(b.cfg.dir, name), conf, []string{"AJP_SECRET=" + b.secret}, url+"/share/tiny.jsp")
+			p, err := startCaddy(ctx, bin, filepath.Join(b.cfg.dir, name), conf, []string{"AJP_SECRET=" + b.secret}, url+"/share/tiny.jsp")
 			if err != nil {
 				return fmt.Errorf("starting %s: %w", name, err)
+			}
+			if admin != "" {
+				b.pprofURL = "http://" + admin
 			}
 			fe = &frontend{Name: name, URL: url, TLSURL: "https://127.0.0.1:" + strconv.Itoa(tlsPort), Desc: desc, Config: conf, pid: p.PID, stop: p.Stop}
 		case tomcatDirect:
@@ -623,11 +689,23 @@ func (b *bench) measure(ctx context.Context, sc scenario, fe *frontend, round in
 	if r.HasProxy {
 		peak = memPeak(sctx, pid, 200*time.Millisecond, func(pids []int) { b.remember(fe.Name, pids) })
 	}
+	var profiled <-chan error
+	if fe.Name == caddyAJP && b.pprofURL != "" {
+		profiled = b.startProfile(sctx, sc, round)
+	}
 	before := b.readCounters(pid)
 	start := time.Now()
 	res, err := b.loader(sc).run(ctx, sc, fe.urlFor(sc), b.cfg.durationFor(sc))
 	r.Wall = time.Since(start).Seconds()
 	after := b.readCounters(pid)
+	if err != nil {
+		cancel() // no profile of a failed run
+	}
+	if profiled != nil {
+		if perr := <-profiled; err == nil && perr != nil {
+			err = perr
+		}
+	}
 	cancel()
 	if peak != nil {
 		r.Mem = peak()

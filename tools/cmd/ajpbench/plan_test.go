@@ -108,3 +108,63 @@ func TestMixResultBecomesATableRow(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+func TestCaddyBAddsTheFrontEndCaddyAJPBBesideCaddyAJP(t *testing.T) {
+	cfg, err := parseConfig([]string{"-frontends", "tomcat-direct,caddy-ajp,apache-mod_jk", "-caddy-b", "bin/caddy-nopgo", "-scenarios", "tiny,tls-tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{apacheJK, caddyAJP, caddyAJPB, tomcatDirect}; !slices.Equal(cfg.frontends, want) {
+		t.Errorf("front ends %v, want %v", cfg.frontends, want)
+	}
+	if n := runCount(cfg.scenarios, cfg.frontends); n != 7 {
+		t.Errorf("runs per round: %d, want 7", n)
+	}
+	if plan := renderPlan(cfg); !strings.Contains(plan, "caddy-ajp-b runs bin/caddy-nopgo") {
+		t.Errorf("the plan does not name caddy-ajp-b's binary:\n%s", plan)
+	}
+	// Named as well: the same, once.
+	cfg, err = parseConfig([]string{"-frontends", "caddy-ajp,caddy-ajp-b", "-caddy-b", "x"})
+	if err != nil || !slices.Equal(cfg.frontends, []string{caddyAJP, caddyAJPB}) {
+		t.Errorf("%v, %v", cfg.frontends, err)
+	}
+}
+
+func TestCaddyAJPBWantsABinaryAndIsNotInTheDefaultRun(t *testing.T) {
+	if _, err := parseConfig([]string{"-frontends", "caddy-ajp,caddy-ajp-b"}); err == nil || !strings.Contains(err.Error(), "-caddy-b") {
+		t.Errorf("caddy-ajp-b without -caddy-b: %v", err)
+	}
+	cfg, err := parseConfig(nil)
+	if err != nil || slices.Contains(cfg.frontends, caddyAJPB) {
+		t.Errorf("default front ends %v, %v", cfg.frontends, err)
+	}
+}
+
+func TestProfileWantsCaddyAJPAndEndsBeforeTheLoad(t *testing.T) {
+	if _, err := parseConfig([]string{"-frontends", "caddy-http", "-profile", "x.pgo"}); err == nil {
+		t.Error("-profile without caddy-ajp accepted")
+	}
+	cfg, err := parseConfig([]string{"-frontends", "caddy-ajp", "-profile", "pgo/caddy.pgo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan := renderPlan(cfg); !strings.Contains(plan, "merged into pgo/caddy.pgo") {
+		t.Errorf("the plan does not say where the profile goes:\n%s", plan)
+	}
+	for d, want := range map[time.Duration]int{10 * time.Second: 9, 6 * time.Second: 5, time.Second: 1, 1500 * time.Millisecond: 1} {
+		if got := profileSeconds(d); got != want {
+			t.Errorf("profile of a %s run: %d s, want %d", d, got, want)
+		}
+		if got := time.Duration(profileSeconds(d))*time.Second + profileLead; d >= 2*time.Second && got > d-profileLead {
+			t.Errorf("a %s run's profile ends %s after its start, less than %s before its end", d, got, profileLead)
+		}
+	}
+}
+
+func TestOnlyTheProfiledCaddyHasAnAdminEndpoint(t *testing.T) {
+	with := caddySites(1, 2, "127.0.0.1:3", benchCert{CertFile: "c", KeyFile: "k"}, "")
+	without := caddySites(1, 2, "", benchCert{CertFile: "c", KeyFile: "k"}, "")
+	if !strings.Contains(with, "\tadmin 127.0.0.1:3\n") || !strings.Contains(without, "\tadmin off\n") {
+		t.Errorf("with an address:\n%s\nwithout:\n%s", with, without)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -453,6 +454,10 @@ func renderReport(b *bench, m machineInfo, stopped string) string {
 	p("**Memory.** Every 200 ms during a measured run, the sum of VmRSS (`/proc/<pid>/status`) over the proxy's processes; the table shows the largest sum over all rounds. ")
 	p("RSS counts pages shared between processes (libraries, Apache's shared memory) once per process, so for Apache's 5 processes it overstates what they take together; ")
 	p("the raw numbers also give the peak sum of PSS (`/proc/<pid>/smaps_rollup`), which divides shared pages between the processes sharing them.\n\n")
+	if c.profile != "" {
+		p("**CPU profile.** caddy-ajp ran with its admin endpoint on 127.0.0.1 and, during each measured run, Go's CPU profiler (`/debug/pprof/profile`, 100 samples a second) for the run's length less %s at each end; ", profileLead)
+		p("the profiles were merged with `go tool pprof -proto` into `%s`, for `go build -pgo`. Profiling costs caddy-ajp a little CPU in this run's figures.\n\n", filepath.Base(c.profile))
+	}
 	p("**Stopping.** %s.\n\n", stopped)
 
 	p("<details><summary>Per-round raw numbers</summary>\n\n%s\n</details>\n\n", renderRaw(b))
