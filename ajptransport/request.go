@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/caddy-ajp/caddy-ajp/ajptransport/ajp"
 	"github.com/caddy-ajp/caddy-ajp/internal/tomcatpath"
@@ -150,8 +152,10 @@ func (t *Transport) buildForwardRequest(r *http.Request, fr *ajp.ForwardRequest)
 	connIP, connPort, _ := net.SplitHostPort(r.RemoteAddr)
 	if clientIP == "" {
 		clientIP = connIP
-	} else if h, _, err := net.SplitHostPort(clientIP); err == nil {
-		clientIP = h
+	} else if hasPort(clientIP) {
+		if h, _, err := net.SplitHostPort(clientIP); err == nil {
+			clientIP = h
+		}
 	}
 	fr.RemoteAddr = clientIP
 	fr.RemoteHost = ""
@@ -163,10 +167,10 @@ func (t *Transport) buildForwardRequest(r *http.Request, fr *ajp.ForwardRequest)
 	fr.IsSSL = r.TLS != nil
 	var localIP string
 	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if ip, port, err := net.SplitHostPort(la.String()); err == nil {
+		if ip, port, ok := t.locals.lookup(la); ok {
 			localIP = ip
-			if p, err := strconv.ParseUint(port, 10, 16); err == nil {
-				fr.ServerPort = uint16(p)
+			if port != 0 {
+				fr.ServerPort = port
 			}
 		}
 	}
@@ -276,6 +280,68 @@ func connectionListed(tokens, name string) bool {
 
 // serverNamePort splits the request's Host into the server_name and
 // server_port fields; without a port, the scheme's default.
+// hasPort reports whether a client address (an IP as Caddy determined it)
+// carries a port: "192.0.2.1:5678" or "[2001:db8::1]:5678"; a bare IPv6
+// address has several colons and no brackets.
+func hasPort(addr string) bool {
+	return strings.HasPrefix(addr, "[") || strings.Count(addr, ":") == 1
+}
+
+// localAddrs remembers how the addresses Caddy listens on are written in
+// AJP: every connection accepted on one listener has the same local
+// address, so it is formatted once, not on every request.
+type localAddrs struct {
+	known atomic.Pointer[[]localAddr]
+}
+
+type localAddr struct {
+	key  netip.AddrPort
+	ip   string
+	port uint16
+}
+
+// maxLocalAddrs bounds the cache; addresses beyond it are formatted per
+// request, as before.
+const maxLocalAddrs = 16
+
+// lookup returns the IP and port of la as AJP_LOCAL_ADDR and server_port
+// carry them; ok is false when la is not host:port, port 0 when its port
+// is not a number.
+func (l *localAddrs) lookup(la net.Addr) (ip string, port uint16, ok bool) {
+	tcp, isTCP := la.(*net.TCPAddr)
+	var key netip.AddrPort
+	if isTCP {
+		key = tcp.AddrPort()
+		if known := l.known.Load(); known != nil {
+			for _, a := range *known {
+				if a.key == key {
+					return a.ip, a.port, true
+				}
+			}
+		}
+	}
+	h, p, err := net.SplitHostPort(la.String())
+	if err != nil {
+		return "", 0, false
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return h, 0, true
+	}
+	if isTCP {
+		old := l.known.Load()
+		var next []localAddr
+		if old != nil {
+			next = append(next, *old...)
+		}
+		if len(next) < maxLocalAddrs {
+			next = append(next, localAddr{key: key, ip: h, port: uint16(n)})
+			l.known.CompareAndSwap(old, &next)
+		}
+	}
+	return h, uint16(n), true
+}
+
 func serverNamePort(host string, isTLS bool) (string, uint16) {
 	port := uint16(80)
 	if isTLS {

@@ -90,6 +90,7 @@ type state struct {
 	stopJan   chan struct{}
 	janDone   chan struct{}
 	cleanOnce sync.Once
+	locals    localAddrs // Caddy's listener addresses, formatted once
 }
 
 // RequestAttribute is one configured AJP request attribute.

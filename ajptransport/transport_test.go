@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -677,6 +678,60 @@ func TestAPostNeverMeetsAConnectionClosedWhileIdle(t *testing.T) {
 		resp.Body.Close()
 		if string(b) != "ok" {
 			t.Fatalf("request %d (%s): %q", i, method, b)
+		}
+	}
+}
+
+// The listener's address reaches Tomcat as server_port and AJP_LOCAL_ADDR,
+// and Caddy's client IP as remote_addr, whichever listener a request came in
+// on and however often: the formatted addresses are remembered per
+// listener, never mixed up.
+func TestLocalAndClientAddresses(t *testing.T) {
+	got := make(chan *parsedRequest, 1)
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		for {
+			pr, err := c.next()
+			if err != nil {
+				return
+			}
+			got <- pr
+			c.sendHeaders(200)
+			c.end(true)
+		}
+	})
+	tr := newTransport(t, nil)
+	cases := []struct {
+		local            net.Addr
+		clientIP         string // Caddy's client_ip var; "" for none
+		wantPort         int
+		wantLocal, wantR string
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443}, "", 8443, "127.0.0.1", "198.51.100.23"},
+		{&net.TCPAddr{IP: net.ParseIP("::1"), Port: 9443}, "2001:db8::7", 9443, "::1", "2001:db8::7"},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443}, "192.0.2.9", 8443, "127.0.0.1", "192.0.2.9"},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "192.0.2.9:4711", 8080, "127.0.0.1", "192.0.2.9"},
+		{&net.TCPAddr{IP: net.ParseIP("::1"), Port: 9443}, "[2001:db8::8]:4711", 9443, "::1", "2001:db8::8"},
+		{&net.UnixAddr{Name: "/run/caddy.sock", Net: "unix"}, "", 80, "", "198.51.100.23"}, // the port from Host
+	}
+	for round := range 3 {
+		for i, c := range cases {
+			req := httptest.NewRequest("GET", "http://"+fc.addr()+"/share/x.jsp", nil)
+			req.Host = "example.com"
+			req.RemoteAddr = "198.51.100.23:53122"
+			ctx := context.WithValue(req.Context(), http.LocalAddrContextKey, c.local)
+			if c.clientIP != "" {
+				ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: c.clientIP})
+			}
+			resp, err := tr.RoundTrip(req.WithContext(ctx))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			pr := <-got
+			if pr.ServerPort != c.wantPort || pr.ReqAttrs["AJP_LOCAL_ADDR"] != c.wantLocal || pr.RemoteAddr != c.wantR {
+				t.Errorf("round %d, case %d (%v): server_port %d, AJP_LOCAL_ADDR %q, remote_addr %q; want %d, %q, %q",
+					round, i, c.local, pr.ServerPort, pr.ReqAttrs["AJP_LOCAL_ADDR"], pr.RemoteAddr, c.wantPort, c.wantLocal, c.wantR)
+			}
 		}
 	}
 }

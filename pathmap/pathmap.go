@@ -131,7 +131,7 @@ func (m *PathMap) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		r.URL.Path, r.URL.RawPath = path, mapped
 	}
 	if m.Reverse {
-		rw := &reverseWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, m: m, r: r}
+		rw := &reverseWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, m: m, r: r}
 		return next.ServeHTTP(rw, r)
 	}
 	return next.ServeHTTP(w, r)
@@ -237,9 +237,9 @@ func (m *PathMap) reverseCookie(v string, r *http.Request) string {
 }
 
 // reverseWriter applies ProxyPassReverse to the response headers when they
-// are written.
+// are written. It holds the wrapper by value: one allocation per request.
 type reverseWriter struct {
-	*caddyhttp.ResponseWriterWrapper
+	caddyhttp.ResponseWriterWrapper
 	m    *PathMap
 	r    *http.Request
 	done bool
@@ -280,7 +280,7 @@ func (w *reverseWriter) ReadFrom(src io.Reader) (int64, error) {
 
 func (w *reverseWriter) FlushError() error {
 	w.rewrite()
-	return http.NewResponseController(w.ResponseWriterWrapper).Flush()
+	return http.NewResponseController(&w.ResponseWriterWrapper).Flush()
 }
 
 // Interface guards
