@@ -2,8 +2,6 @@ package ajptransport
 
 import (
 	"crypto/tls"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -245,17 +243,9 @@ func (t *Transport) forwardAttributes(r *http.Request, fr *ajp.ForwardRequest, c
 	}
 	fr.SSLCert, fr.SSLCipher, fr.SSLSession, fr.SSLKeySize = "", "", "", 0
 	if cs := r.TLS; cs != nil {
-		fr.SSLCipher = tls.CipherSuiteName(cs.CipherSuite)
-		fr.SSLKeySize = cipherKeyBits(fr.SSLCipher)
-		fr.SSLSession = tlsSessionID(cs)
-		attrs = append(attrs, ajp.Attribute{Name: "AJP_SSL_PROTOCOL", Value: tlsProtocolName(cs.Version)})
-		if len(cs.PeerCertificates) > 0 {
-			var sb strings.Builder
-			for _, c := range cs.PeerCertificates {
-				_ = pem.Encode(&sb, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-			}
-			fr.SSLCert = sb.String()
-		}
+		f := t.tlsConns.facts(cs, r.ProtoMajor != 3)
+		fr.SSLCipher, fr.SSLKeySize, fr.SSLSession, fr.SSLCert = f.cipher, f.keySize, f.session, f.certs
+		attrs = append(attrs, ajp.Attribute{Name: "AJP_SSL_PROTOCOL", Value: f.protocol})
 	}
 	for _, a := range t.RequestAttributes {
 		v := a.Value
@@ -278,8 +268,6 @@ func connectionListed(tokens, name string) bool {
 	return false
 }
 
-// serverNamePort splits the request's Host into the server_name and
-// server_port fields; without a port, the scheme's default.
 // hasPort reports whether a client address (an IP as Caddy determined it)
 // carries a port: "192.0.2.1:5678" or "[2001:db8::1]:5678"; a bare IPv6
 // address has several colons and no brackets.
@@ -342,6 +330,8 @@ func (l *localAddrs) lookup(la net.Addr) (ip string, port uint16, ok bool) {
 	return h, uint16(n), true
 }
 
+// serverNamePort splits the request's Host into the server_name and
+// server_port fields; without a port, the scheme's default.
 func serverNamePort(host string, isTLS bool) (string, uint16) {
 	port := uint16(80)
 	if isTLS {
@@ -388,19 +378,4 @@ func tlsProtocolName(v uint16) string {
 		return "TLSv1"
 	}
 	return "unknown"
-}
-
-// tlsSessionID identifies the client's TLS connection. Go does not expose
-// the TLS session id (TLS 1.3 has none), so this is 32 bytes exported from
-// the connection's keys under a label of our own: stable for the connection,
-// distinct between connections, and revealing nothing about the keys.
-func tlsSessionID(cs *tls.ConnectionState) string {
-	if !cs.HandshakeComplete {
-		return ""
-	}
-	ekm, err := cs.ExportKeyingMaterial("EXPORTER-caddy-ajp-ssl-session", nil, 32)
-	if err != nil {
-		return ""
-	}
-	return strings.ToUpper(hex.EncodeToString(ekm))
 }

@@ -91,6 +91,7 @@ type state struct {
 	janDone   chan struct{}
 	cleanOnce sync.Once
 	locals    localAddrs // Caddy's listener addresses, formatted once
+	tlsConns  tlsConns   // the TLS facts of client connections, worked out once
 }
 
 // RequestAttribute is one configured AJP request attribute.
