@@ -85,6 +85,7 @@ func (t *Transport) prepare(r *http.Request) (ex *exchange, refusal *http.Respon
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		ex.body = r.Body
 		ex.bodyLeft = r.ContentLength // -1 when unknown
+		ex.bodyUnread = r.ContentLength
 	} else {
 		ex.bodyDone = true
 	}
@@ -94,7 +95,7 @@ func (t *Transport) prepare(r *http.Request) (ex *exchange, refusal *http.Respon
 		start := len(b)
 		b = ajp.AppendBodyChunkHeader(b, n)
 		b = b[:len(b)+n]
-		if _, err := io.ReadFull(ex.body, b[start+ajp.BodyChunkOverhead:]); err != nil {
+		if err := ex.readBodyFull(b[start+ajp.BodyChunkOverhead:]); err != nil {
 			ex.release()
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF // the body ended before its Content-Length
