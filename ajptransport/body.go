@@ -18,6 +18,9 @@ func (ex *exchange) Read(p []byte) (int, error) {
 	if len(ex.pre) > 0 {
 		n := copy(p, ex.pre)
 		ex.pre = ex.pre[n:]
+		if len(ex.pre) == 0 {
+			ex.dropPre()
+		}
 		return n, nil
 	}
 	if ex.done {
@@ -159,5 +162,6 @@ func (ex *exchange) Close() error {
 		ex.discard()
 	}
 	ex.release()
+	ex.dropPre()
 	return nil
 }

@@ -54,6 +54,7 @@ type exchange struct {
 	dlSet     time.Time // when the connection's deadline was last moved
 
 	pre         []byte     // prefetched body bytes, served first
+	preBuf      *[]byte    // holds pre; from prefetchPool
 	prefetching bool       // reading ahead before the headers are handed on
 	sawFlush    bool       // a flush came while prefetching
 	mu          sync.Mutex // Read vs Close from different goroutines
@@ -145,7 +146,6 @@ var prefetchPool = sync.Pool{New: func() any { b := make([]byte, maxPrefetch); r
 // servlet does.
 func (ex *exchange) prefetch(resp *http.Response) (*http.Response, error) {
 	bp := prefetchPool.Get().(*[]byte)
-	defer prefetchPool.Put(bp)
 	buf := *bp
 	n := 0
 	var err error
@@ -161,13 +161,25 @@ func (ex *exchange) prefetch(resp *http.Response) (*http.Response, error) {
 	ex.prefetching = false
 	switch {
 	case err == io.EOF && n == 0: // the whole (empty) response is here
+		prefetchPool.Put(bp)
 		resp.Body = http.NoBody
 	case err != nil && err != io.EOF:
+		prefetchPool.Put(bp)
 		return nil, err
-	default: // Read serves the prefetched bytes first
-		ex.pre = append([]byte(nil), buf[:n]...)
+	default: // Read serves the prefetched bytes first, from the buffer itself
+		ex.pre, ex.preBuf = buf[:n], bp
 	}
 	return resp, nil
+}
+
+// dropPre gives the prefetch buffer back once its bytes are read, or the
+// body is closed before.
+func (ex *exchange) dropPre() {
+	if ex.preBuf != nil {
+		prefetchPool.Put(ex.preBuf)
+		ex.preBuf = nil
+	}
+	ex.pre = nil
 }
 
 // maxRejectionBody bounds how much of a 403 is held back to tell Tomcat's

@@ -6,7 +6,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/caddy-ajp/caddy-ajp/ajptransport/ajp"
@@ -170,5 +173,63 @@ func TestRequestBodyReadAheadNeverWaitsForMore(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the response waited for body the client had not sent and Tomcat had not asked for")
+	}
+}
+
+// The first bytes of a response are read before its headers are handed on
+// (prefetch) and served from the pooled buffer they were read into: many
+// responses at once, read a little at a time, each get their own bytes,
+// whether they end inside that buffer or go on past it.
+func TestPrefetchedBytesStayTheResponses(t *testing.T) {
+	body := func(id string, size int) string {
+		return strings.Repeat(id+".", size/(len(id)+1)+1)[:size]
+	}
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		for {
+			pr, err := c.next()
+			if err != nil {
+				return
+			}
+			var id string
+			var size int
+			fmt.Sscanf(pr.URI, "/r/%d/%s", &size, &id)
+			b := body(id, size)
+			c.sendHeaders(200, "Content-Length", fmt.Sprint(size))
+			for len(b) > 0 {
+				n := min(len(b), 8000)
+				c.sendBody(b[:n])
+				b = b[n:]
+			}
+			c.end(true)
+		}
+	})
+	tr := newTransport(t, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				size := []int{1, 5000, 16 << 10, 16<<10 + 1, 40000}[(g+i)%5]
+				id := fmt.Sprintf("g%di%d", g, i)
+				resp, err := get(t, tr, fc.addr(), fmt.Sprintf("/r/%d/%s", size, id))
+				if err != nil {
+					errs <- err
+					return
+				}
+				got, err := io.ReadAll(iotest.HalfReader(resp.Body))
+				resp.Body.Close()
+				if err != nil || string(got) != body(id, size) {
+					errs <- fmt.Errorf("%s: %d bytes, %v; not its own body", id, len(got), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
