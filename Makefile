@@ -94,7 +94,7 @@ bench:
 	$(GO) -C tools build -o $(CURDIR)/bin/ajpbench ./cmd/ajpbench
 	bin/ajpbench -caddy $(CURDIR)/$(CADDY) -out BENCHMARKS.md
 
-## pgo: pgo/caddy.pgo, the CPU profile bin/caddy is built with: bin/caddy-nopgo under one round of make bench's load (7 scenarios; ~3 min)
+## pgo: pgo/caddy.pgo, the CPU profile bin/caddy is built with: bin/caddy-nopgo under one round of make bench's load (7 scenarios; ~2 min)
 pgo:
 	@./scripts/deps.sh bench
 	$(MAKE) $(CADDY_NOPGO)
