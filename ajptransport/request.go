@@ -32,15 +32,8 @@ const maxTomcatHeaders = 100
 // the client's doing, not something an operator must act on.
 func (t *Transport) prepare(r *http.Request) (ex *exchange, refusal *http.Response, err error) {
 	network, addr := dialTarget(r)
-	refuseWith := func(status int, msg string, fields ...zap.Field) (*exchange, *http.Response, error) {
-		t.logger.Debug(msg, append(fields, zap.String("upstream", addr), zap.Int("status", status))...)
-		return nil, refuse(r, status), nil
-	}
-
 	if up := r.Header.Get("Upgrade"); up != "" {
-		return refuseWith(http.StatusNotImplemented,
-			"AJP cannot carry protocol upgrades: name the node's HTTP connector (ajp_balancer: member ajp://… http=host:port), "+
-				"or route upgrade requests to it with a reverse_proxy over HTTP", zap.String("upgrade", up))
+		return nil, t.refuseUpgrade(r, addr, up), nil
 	}
 
 	// One allocation holds the request's encoding state and the response.
@@ -53,32 +46,21 @@ func (t *Transport) prepare(r *http.Request) (ex *exchange, refusal *http.Respon
 	// dot-segments: "/share/..;/manager" is "/manager" to it, whatever a
 	// matcher in front decided. Such a request never reaches Tomcat.
 	if err := tomcatpath.Check(fr.RequestURI); err != nil {
-		return refuseWith(http.StatusBadRequest,
-			"refusing a path that Tomcat would resolve differently than Caddy matched it",
-			zap.String("path", fr.RequestURI), zap.Error(err))
+		return nil, t.refusePath(r, addr, fr.RequestURI, err), nil
 	}
 
 	// Tomcat's AJP connector refuses more than maxHeaderCount (100)
 	// headers. The count is what Tomcat would get: the client's headers and
 	// those reverse_proxy adds (X-Forwarded-For, -Proto, -Host).
 	if len(fr.Headers) > maxTomcatHeaders {
-		return refuseWith(http.StatusBadRequest, "too many request headers for Tomcat's AJP connector (maxHeaderCount)",
-			zap.Int("headers", len(fr.Headers)), zap.Int("limit", maxTomcatHeaders))
+		return nil, t.refuseHeaderCount(r, addr, len(fr.Headers)), nil
 	}
 
 	wbuf := t.getBuf()
 	b, err := ajp.AppendForwardRequest((*wbuf)[:0], fr, t.PacketSize)
 	if err != nil {
 		t.putBuf(wbuf)
-		if errors.Is(err, ajp.ErrPacketTooLarge) {
-			fields := []zap.Field{zap.Int("packet_size", t.PacketSize)}
-			if t.PacketSize < ajp.MaxPacketSize {
-				fields = append(fields, zap.String("remedy", fmt.Sprintf(
-					"raise packet_size in the ajp transport and packetSize on Tomcat's AJP connector to the same value (at most %d)", ajp.MaxPacketSize)))
-			}
-			return refuseWith(http.StatusBadRequest, "request headers do not fit in one AJP packet", fields...)
-		}
-		return refuseWith(http.StatusBadRequest, "request cannot be encoded as AJP", zap.Error(err))
+		return nil, t.refuseEncoding(r, addr, err), nil
 	}
 
 	ex.wbuf = wbuf
@@ -111,6 +93,50 @@ func (t *Transport) prepare(r *http.Request) (ex *exchange, refusal *http.Respon
 	}
 	*wbuf = b
 	return ex, nil, nil
+}
+
+// The refusals: each answers the client with the plain status and logs
+// why at DEBUG. They are functions of their own (not inlined) so that the
+// log fields of every refusal do not take room in prepare's stack frame on
+// every request: a request's goroutine that outgrows its stack pays for
+// copying it (HTTP/2 starts one per request).
+
+//go:noinline
+func (t *Transport) refuseUpgrade(r *http.Request, addr, upgrade string) *http.Response {
+	return t.refused(r, addr, http.StatusNotImplemented,
+		"AJP cannot carry protocol upgrades: name the node's HTTP connector (ajp_balancer: member ajp://… http=host:port), "+
+			"or route upgrade requests to it with a reverse_proxy over HTTP", zap.String("upgrade", upgrade))
+}
+
+//go:noinline
+func (t *Transport) refusePath(r *http.Request, addr, path string, err error) *http.Response {
+	return t.refused(r, addr, http.StatusBadRequest,
+		"refusing a path that Tomcat would resolve differently than Caddy matched it",
+		zap.String("path", path), zap.Error(err))
+}
+
+//go:noinline
+func (t *Transport) refuseHeaderCount(r *http.Request, addr string, n int) *http.Response {
+	return t.refused(r, addr, http.StatusBadRequest, "too many request headers for Tomcat's AJP connector (maxHeaderCount)",
+		zap.Int("headers", n), zap.Int("limit", maxTomcatHeaders))
+}
+
+//go:noinline
+func (t *Transport) refuseEncoding(r *http.Request, addr string, err error) *http.Response {
+	if errors.Is(err, ajp.ErrPacketTooLarge) {
+		fields := []zap.Field{zap.Int("packet_size", t.PacketSize)}
+		if t.PacketSize < ajp.MaxPacketSize {
+			fields = append(fields, zap.String("remedy", fmt.Sprintf(
+				"raise packet_size in the ajp transport and packetSize on Tomcat's AJP connector to the same value (at most %d)", ajp.MaxPacketSize)))
+		}
+		return t.refused(r, addr, http.StatusBadRequest, "request headers do not fit in one AJP packet", fields...)
+	}
+	return t.refused(r, addr, http.StatusBadRequest, "request cannot be encoded as AJP", zap.Error(err))
+}
+
+func (t *Transport) refused(r *http.Request, addr string, status int, msg string, fields ...zap.Field) *http.Response {
+	t.logger.Debug(msg, append(fields, zap.String("upstream", addr), zap.Int("status", status))...)
+	return refuse(r, status)
 }
 
 // hopHeaders are never forwarded: they describe the client's connection to
