@@ -52,22 +52,13 @@ var cpingPacket = ajp.AppendCPing(nil)
 // waited for as long as it keeps doing so, up to read_timeout, the bound
 // of any exchange. A busy node's slow CPONG then fails no request.
 func (c *conn) cping(timeout time.Duration) error {
-	start := time.Now()
-	if err := c.nc.SetDeadline(start.Add(timeout)); err != nil {
-		return err
-	}
-	if _, err := c.nc.Write(cpingPacket); err != nil {
+	start, err := c.sendCPing(timeout)
+	if err != nil {
 		return err
 	}
 	for {
-		n, err := c.readPacket()
-		if err == nil {
-			now := time.Now()
-			c.pool.sawPacket(now.UnixNano())
-			c.pool.st.cping(now.Sub(start), nil)
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		err := c.readCPong(start)
+		if isTimeout(err) {
 			now := time.Now()
 			if c.pool.spokeSince(now.Add(-timeout).UnixNano()) && now.Sub(start) < c.pool.cfg.readTimeout {
 				if err := c.nc.SetDeadline(now.Add(timeout)); err != nil {
@@ -75,16 +66,52 @@ func (c *conn) cping(timeout time.Duration) error {
 				}
 				continue
 			}
+			c.pool.st.cping(0, err)
 		}
 		if err != nil {
-			c.pool.st.cping(0, err)
 			return err
-		}
-		if n != 1 || c.rbuf[0] != ajp.TypeCPong {
-			return fmt.Errorf("%w: expected CPONG, got type %d", ajp.ErrProtocol, c.rbuf[0])
 		}
 		return c.nc.SetDeadline(time.Time{})
 	}
+}
+
+// sendCPing sends CPING with timeout to get the answer, and returns when.
+func (c *conn) sendCPing(timeout time.Duration) (time.Time, error) {
+	start := time.Now()
+	if err := c.nc.SetDeadline(start.Add(timeout)); err != nil {
+		return start, err
+	}
+	_, err := c.nc.Write(cpingPacket)
+	return start, err
+}
+
+// readCPong reads the answer to a CPING sent at start: nil for CPONG. Any
+// packet shows the node alive; the CPING's outcome goes to /metrics,
+// except a timeout, returned as is for the caller to tell a busy node
+// (waited for, or passed) from a hung one (it records that failure).
+func (c *conn) readCPong(start time.Time) error {
+	n, err := c.readPacket()
+	if err != nil {
+		if !isTimeout(err) {
+			c.pool.st.cping(0, err)
+		}
+		return err
+	}
+	now := time.Now()
+	c.pool.sawPacket(now.UnixNano())
+	if n != 1 || c.rbuf[0] != ajp.TypeCPong {
+		err := fmt.Errorf("%w: expected CPONG, got type %d", ajp.ErrProtocol, c.rbuf[0])
+		c.pool.st.cping(0, err)
+		return err
+	}
+	c.pool.st.cping(now.Sub(start), nil)
+	return nil
+}
+
+// isTimeout reports whether err is a deadline that passed.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // readPacket reads one whole packet into c.rbuf and returns its payload length.

@@ -2,13 +2,9 @@ package ajptransport
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"time"
 
-	"github.com/caddy-ajp/caddy-ajp/ajptransport/ajp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 )
@@ -68,30 +64,20 @@ func (p *hostPool) probe(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	c := newConn(nc, p)
-	start := time.Now()
-	if err := nc.SetDeadline(start.Add(p.cfg.pingTimeout)); err != nil {
+	start, err := c.sendCPing(p.cfg.pingTimeout)
+	if err != nil {
 		return err
 	}
-	if _, err := nc.Write(cpingPacket); err != nil {
-		return err
-	}
-	n, err := c.readPacket()
-	if err == nil {
-		now := time.Now()
-		p.sawPacket(now.UnixNano())
-		p.st.cping(now.Sub(start), nil)
-	}
-	var ne net.Error
+	err = c.readCPong(start)
 	switch {
-	case errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil && p.spokeSince(start.UnixNano()):
+	case err == nil:
+		return nil
+	case isTimeout(err) && ctx.Err() == nil && p.spokeSince(start.UnixNano()):
 		return nil // busy: it answered others while our CPONG was queued
-	case err != nil:
+	case isTimeout(err):
 		p.st.cping(0, err)
-		return cpingFailed(p.addr, err)
-	case n != 1 || c.rbuf[0] != ajp.TypeCPong:
-		return cpingFailed(p.addr, fmt.Errorf("%w: expected CPONG, got type %d", ajp.ErrProtocol, c.rbuf[0]))
 	}
-	return nil
+	return cpingFailed(p.addr, err)
 }
 
 // dialTarget is where r goes: reverse_proxy's dial info, or the URL's host.

@@ -130,3 +130,34 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 		t.Errorf("lint: %v %v", problems, err)
 	}
 }
+
+// A CPING answered with anything but CPONG is a failed CPING in /metrics,
+// not an observed round trip, whether a new connection's or the health
+// probe's.
+func TestMetricsCountAWrongCPongAsFailed(t *testing.T) {
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		for {
+			if _, err := c.readPacket(); err != nil {
+				return
+			}
+			c.end(true) // END_RESPONSE where CPONG belongs
+		}
+	})
+	addr := fc.addr()
+	up := map[string]string{"upstream": addr}
+	fails0, seen0 := metric(t, "caddy_ajp_cping_failures_total", up), metric(t, "caddy_ajp_cping_seconds", up)
+	tr := newTransport(t, nil)
+	if _, err := get(t, tr, addr, "/"); err == nil {
+		t.Fatal("a node that does not answer CPONG served a request")
+	}
+	req := httptest.NewRequest(MethodCPing, "http://"+addr+"/", nil)
+	if _, err := tr.RoundTrip(req); err == nil {
+		t.Fatal("the health probe passed a node that does not answer CPONG")
+	}
+	if d := metric(t, "caddy_ajp_cping_failures_total", up) - fails0; d != 2 {
+		t.Errorf("CPING failures +%v, want +2 (the dial's and the probe's)", d)
+	}
+	if d := metric(t, "caddy_ajp_cping_seconds", up) - seen0; d != 0 {
+		t.Errorf("CPING round trips observed +%v, want none", d)
+	}
+}
