@@ -18,9 +18,9 @@ var layers = map[string]struct {
 	imports []string // project packages it may import; "*" for any
 	pure    bool     // no Caddy package either
 }{
-	"":                 {imports: []string{"*"}},                                                  // caddyajp registers every module
-	"apacheconf":       {imports: []string{"ajptransport", "stickyroute", "pathmap", "balancer"}}, // caddy adapt --adapter apache
-	"caddyfile":        {imports: []string{"stickyroute", "ajptransport", "pathmap", "balancer", "manager", "internal/tomcatpath"}},
+	"":                 {imports: []string{"*"}},                                                                          // caddyajp registers every module
+	"apacheconf":       {imports: []string{"ajptransport", "stickyroute", "pathmap", "balancer", "internal/apachewords"}}, // caddy adapt --adapter apache
+	"caddyfile":        {imports: []string{"stickyroute", "ajptransport", "pathmap", "balancer", "manager", "internal/tomcatpath", "internal/apachewords"}},
 	"manager":          {imports: []string{"balancer", "ajptransport"}}, // admin API, manager page, metrics: reads and steers the state below
 	"pathmap":          {imports: []string{"internal/tomcatpath"}},
 	"stickyroute":      {imports: []string{"balancer", "internal/tomcatpath"}}, // never ajptransport: the policy works for any transport
@@ -31,6 +31,8 @@ var layers = map[string]struct {
 	// imported only by the tests of ajptransport and ajptransport/ajp
 	"ajptransport/internal/ajpspec": {pure: true},
 	"internal/tomcatpath":           {},
+	// Apache's words and ajp_balancer's defaults, for caddyfile and apacheconf alike
+	"internal/apachewords": {imports: []string{"stickyroute"}},
 }
 
 // pkgImports is one package with what it imports; tests are what its test

@@ -14,17 +14,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/caddy-ajp/caddy-ajp/ajptransport"
+	"github.com/caddy-ajp/caddy-ajp/internal/apachewords"
 	"github.com/caddy-ajp/caddy-ajp/pathmap"
 	"github.com/caddy-ajp/caddy-ajp/stickyroute"
-)
-
-// Defaults the adapter gives a balancer, the same as ajp_balancer's, so
-// that failover works out of the box (README: "Failover out of the box").
-const (
-	defaultTryDuration    = 5 * time.Second
-	defaultFailDuration   = 5 * time.Second
-	defaultHealthInterval = 500 * time.Millisecond
-	defaultPingTimeout    = 2500 * time.Millisecond
 )
 
 // proxy is one proxied destination as a rule uses it: a balancer (or a
@@ -106,7 +98,7 @@ func (c *config) handlers(p *proxy, pm *pathmap.PathMap) ([]json.RawMessage, err
 		rp.Upstreams = append(rp.Upstreams, &reverseproxy.Upstream{Dial: m.addr})
 	}
 	if tr.PingTimeout == 0 {
-		tr.PingTimeout = caddy.Duration(defaultPingTimeout)
+		tr.PingTimeout = caddy.Duration(apachewords.PingTimeout)
 	}
 	rp.TransportRaw = caddyconfig.JSONModuleObject(tr, "protocol", "ajp", nil)
 	rp.LoadBalancing = &reverseproxy.LoadBalancing{}
@@ -207,7 +199,7 @@ func (c *config) transport(p *proxy) (ajptransport.Transport, error) {
 		if !ok {
 			continue
 		}
-		d, err := apacheDuration(v)
+		d, err := apachewords.Duration(v)
 		if err != nil {
 			return t, errAt(m.at, "%s=%s: %v", k, v, err)
 		}
@@ -264,7 +256,7 @@ func policy(p *proxy) (stickyroute.StickyRoute, error) {
 	for _, m := range p.b.members {
 		rt := stickyroute.Route{Name: m.params["route"], Upstream: m.addr, Redirect: m.params["redirect"]}
 		if v, ok := m.params["status"]; ok {
-			st, err := memberStatus(v)
+			st, err := apachewords.MemberStatus(v, false)
 			if err != nil {
 				return sr, errAt(m.at, "%v", err)
 			}
@@ -301,46 +293,6 @@ func policy(p *proxy) (stickyroute.StickyRoute, error) {
 	return sr, nil
 }
 
-// memberStatus maps httpd's status flags (+D, S, -H …; several may be
-// given, the last one wins) and mod_jk's activation to sticky_route.
-func memberStatus(v string) (string, error) {
-	st := stickyroute.StatusActive
-	for i := 0; i < len(v); i++ {
-		set := true
-		switch v[i] {
-		case '+':
-			continue
-		case '-':
-			set = false
-			i++
-			if i == len(v) {
-				return "", fmt.Errorf("status=%s: a flag must follow -", v)
-			}
-		}
-		var s string
-		switch v[i] | 0x20 {
-		case 'd':
-			s = stickyroute.StatusDisabled
-		case 's':
-			s = stickyroute.StatusStopped
-		case 'h':
-			s = stickyroute.StatusStandby
-		case 'n':
-			s = stickyroute.StatusDrain
-		case 'i', 'r', 'e', 'c':
-			continue // ignore-errors, spare, in-error, health-check-failed: state httpd keeps itself
-		default:
-			return "", fmt.Errorf("status=%s: flag %q is not supported: use +D (disabled), +S (stopped), +H (hot standby) or +N (drain)", v, v[i])
-		}
-		if set {
-			st = s
-		} else if st == s {
-			st = stickyroute.StatusActive
-		}
-	}
-	return st, nil
-}
-
 // retries sets lb_retries and lb_try_duration from maxattempts and the
 // balancer's timeout, with ajp_balancer's defaults: as many attempts as
 // members, for up to read_timeout + 5 s.
@@ -358,12 +310,12 @@ func retries(p *proxy, lb *reverseproxy.LoadBalancing, tr ajptransport.Transport
 	if rt == 0 {
 		rt = ajptransport.DefaultReadTimeout
 	}
-	lb.TryDuration = caddy.Duration(rt + defaultTryDuration)
+	lb.TryDuration = caddy.Duration(rt + apachewords.TryMargin)
 	if noRetries {
 		lb.TryDuration = 0
 	}
 	if v, ok := p.params["timeout"]; ok {
-		d, err := apacheDuration(v)
+		d, err := apachewords.Duration(v)
 		if err != nil || d < 0 {
 			return errAt(p.paramAt["timeout"], "timeout=%q: want seconds", v)
 		}
@@ -376,7 +328,7 @@ func retries(p *proxy, lb *reverseproxy.LoadBalancing, tr ajptransport.Transport
 
 // passiveHealth maps retry= (mod_jk: recover_time) and failonstatus.
 func passiveHealth(p *proxy, rp *reverseproxy.Handler) error {
-	ps := &reverseproxy.PassiveHealthChecks{FailDuration: caddy.Duration(defaultFailDuration), MaxFails: 1}
+	ps := &reverseproxy.PassiveHealthChecks{FailDuration: caddy.Duration(apachewords.FailDuration), MaxFails: 1}
 	rp.HealthChecks = &reverseproxy.HealthChecks{Passive: ps}
 	m := p.b.members[0]
 	v, ok := m.params["retry"]
@@ -385,7 +337,7 @@ func passiveHealth(p *proxy, rp *reverseproxy.Handler) error {
 		v, ok, at = rv, true, p.b.at
 	}
 	if ok {
-		d, err := apacheDuration(v)
+		d, err := apachewords.Duration(v)
 		if err != nil || d < 0 {
 			return errAt(at, "retry=%s: want seconds", v)
 		}
@@ -420,7 +372,7 @@ func activeHealth(p *proxy, rp *reverseproxy.Handler, tr ajptransport.Transport)
 	}
 	a.URI = m.params["hcuri"]
 	if v, ok := m.params["hcinterval"]; ok {
-		d, err := apacheDuration(v)
+		d, err := apachewords.Duration(v)
 		if err != nil || d <= 0 {
 			return errAt(m.at, "hcinterval=%s: want a positive duration", v)
 		}
@@ -447,7 +399,7 @@ func activeHealth(p *proxy, rp *reverseproxy.Handler, tr ajptransport.Transport)
 	}
 	a.Timeout = caddy.Duration(time.Duration(tr.PingTimeout) + time.Second)
 	if a.Interval == 0 {
-		a.Interval = caddy.Duration(defaultHealthInterval)
+		a.Interval = caddy.Duration(apachewords.HealthInterval)
 	}
 	if a.Passes == 0 {
 		a.Passes = 1

@@ -1,14 +1,9 @@
 package apacheconf
 
 import (
-	"fmt"
 	"net"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
-
-	"github.com/caddyserver/caddy/v2"
 )
 
 // proxySection reads <Proxy balancer://NAME>: its BalancerMembers and
@@ -205,18 +200,4 @@ func (c *config) proxyReverse(s *server, d *directive, loc string) error {
 		s.cookieDomain = append(s.cookieDomain, rv)
 	}
 	return nil
-}
-
-// apacheDuration reads httpd's time values: seconds, or milliseconds with
-// an "ms" suffix; Caddy durations ("1m30s") are accepted too, as
-// ajp_balancer does.
-func apacheDuration(v string) (time.Duration, error) {
-	if n, err := strconv.Atoi(v); err == nil {
-		return time.Duration(n) * time.Second, nil
-	}
-	dur, err := caddy.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration (seconds, 500ms, 1m)", v)
-	}
-	return dur, nil
 }

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/caddy-ajp/caddy-ajp/internal/apachewords"
 )
 
 // config is what the adapter read: the Listen ports, the main server, the
@@ -168,7 +170,7 @@ func (c *config) serverDirective(s *server, d *directive) error {
 		}
 		s.ioBufferSize = n
 	case "proxytimeout":
-		dur, err := apacheDuration(arg0(d))
+		dur, err := apachewords.Duration(arg0(d))
 		if err != nil || dur <= 0 {
 			return errAt(d, "ProxyTimeout %q: want seconds", arg0(d))
 		}

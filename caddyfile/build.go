@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddy-ajp/caddy-ajp/ajptransport"
 	"github.com/caddy-ajp/caddy-ajp/balancer"
+	"github.com/caddy-ajp/caddy-ajp/internal/apachewords"
 	"github.com/caddy-ajp/caddy-ajp/pathmap"
 	"github.com/caddy-ajp/caddy-ajp/stickyroute"
 )
@@ -148,7 +149,7 @@ func (b *balancerConfig) transport() (ajptransport.Transport, error) {
 			dur = &t.IdleTimeout
 		}
 		if dur != nil {
-			d, err := apacheDuration(v)
+			d, err := apachewords.Duration(v)
 			if err != nil {
 				return t, errAt(b.file, m.line, "%s=%s: %v", k, v, err)
 			}
@@ -263,7 +264,7 @@ func (b *balancerConfig) reverseProxy(h httpcaddyfile.Helper, tr *ajptransport.T
 		return nil, err
 	}
 	if tr.PingTimeout == 0 {
-		tr.PingTimeout = caddy.Duration(defaultPingTimeout) // see defaultHealthInterval
+		tr.PingTimeout = caddy.Duration(apachewords.PingTimeout) // see apachewords.HealthInterval
 	}
 	if err := b.activeHealth(rp, *tr); err != nil {
 		return nil, err
@@ -296,7 +297,7 @@ func (b *balancerConfig) retries(lb *reverseproxy.LoadBalancing, tr *ajptranspor
 		if rt == 0 {
 			rt = ajptransport.DefaultReadTimeout
 		}
-		lb.TryDuration = caddy.Duration(rt + defaultTryDuration)
+		lb.TryDuration = caddy.Duration(rt + apachewords.TryMargin)
 	}
 }
 
@@ -311,13 +312,13 @@ func (b *balancerConfig) passiveHealth(rp *reverseproxy.Handler) error {
 	}
 	ps := rp.HealthChecks.Passive
 	if v, ok := b.members[0].params["retry"]; ok {
-		retry, err := apacheDuration(v)
+		retry, err := apachewords.Duration(v)
 		if err != nil || retry < 0 {
 			return errAt(b.file, b.members[0].line, "retry=%s: not a duration (seconds, 500ms, 1m)", v)
 		}
 		ps.FailDuration = caddy.Duration(retry) // retry=0: failed members are not kept out
 	} else if ps.FailDuration == 0 {
-		ps.FailDuration = caddy.Duration(defaultFailDuration)
+		ps.FailDuration = caddy.Duration(apachewords.FailDuration)
 	}
 	if ps.MaxFails == 0 {
 		ps.MaxFails = 1

@@ -2,8 +2,6 @@ package caddyfile
 
 import (
 	"fmt"
-	"strconv"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -15,12 +13,6 @@ func init() {
 	// works without a global `order` option: where reverse_proxy goes
 	httpcaddyfile.RegisterDirectiveOrder("ajp_balancer", httpcaddyfile.Before, "reverse_proxy")
 }
-
-// Defaults the directive sets so that failover works out of the box.
-const (
-	defaultTryDuration  = 5 * time.Second
-	defaultFailDuration = 5 * time.Second
-)
 
 // parseAJPBalancer sets up the ajp_balancer directive. Syntax:
 //
@@ -63,18 +55,4 @@ func parseAJPBalancer(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, erro
 // Caddyfile errors take.
 func errAt(file string, line int, format string, args ...any) error {
 	return fmt.Errorf("%w, at %s:%d", fmt.Errorf(format, args...), file, line)
-}
-
-// apacheDuration reads Apache's time values: seconds, or milliseconds with
-// an "ms" suffix; Caddy durations ("1m30s") are accepted too. Syntax only:
-// whether a value may be negative is for whoever uses it.
-func apacheDuration(v string) (time.Duration, error) {
-	if n, err := strconv.Atoi(v); err == nil {
-		return time.Duration(n) * time.Second, nil
-	}
-	dur, err := caddy.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration (seconds, 500ms, 1m)", v)
-	}
-	return dur, nil
 }

@@ -9,23 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/caddy-ajp/caddy-ajp/ajptransport"
-)
-
-// Defaults of ajp_balancer's active health check: a CPING to each member
-// every 500 ms, out after one CPONG not back within ping_timeout (2.5 s by
-// default in ajp_balancer), back after one CPONG. A node is judged hung
-// only when it also sent nothing to anyone while the CPONG was due (the
-// transport tells busy from hung), so one failure is enough. Measured on
-// real Tomcat (tools/integration/health_test.go): a SIGSTOPped node is out
-// within 3 s, a 2 s pause (a long GC) ejects nothing, a node comes back
-// within half a second of its first CPONG. With a 1 s interval and a 2 s
-// ping_timeout, a CPING sent just before a 2 s pause timed out as the node
-// resumed: 2 ejections in 15 pauses.
-const (
-	defaultHealthInterval = 500 * time.Millisecond
-	defaultPingTimeout    = 2500 * time.Millisecond
-	defaultHealthPasses   = 1
-	defaultHealthFails    = 1
+	"github.com/caddy-ajp/caddy-ajp/internal/apachewords"
 )
 
 // activeHealth sets the active health check: CPING by default; Apache's
@@ -56,7 +40,7 @@ func (b *balancerConfig) activeHealth(rp *reverseproxy.Handler, tr ajptransport.
 		userSet = true
 	}
 	if v, ok := m.params["hcinterval"]; ok {
-		d, err := apacheDuration(v)
+		d, err := apachewords.Duration(v)
 		if err != nil || d <= 0 {
 			return errAt(b.file, m.line, "hcinterval=%s: want a positive duration (seconds, 500ms)", v)
 		}
@@ -90,13 +74,13 @@ func (b *balancerConfig) activeHealth(rp *reverseproxy.Handler, tr ajptransport.
 		return nil // the user's own HTTP check over AJP: Caddy's defaults
 	}
 	if a.Interval == 0 {
-		a.Interval = caddy.Duration(defaultHealthInterval)
+		a.Interval = caddy.Duration(apachewords.HealthInterval)
 	}
 	if a.Passes == 0 {
-		a.Passes = defaultHealthPasses
+		a.Passes = apachewords.HealthPasses
 	}
 	if a.Fails == 0 {
-		a.Fails = defaultHealthFails
+		a.Fails = apachewords.HealthFails
 	}
 	return nil
 }

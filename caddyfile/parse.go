@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
 	"github.com/caddy-ajp/caddy-ajp/balancer"
+	"github.com/caddy-ajp/caddy-ajp/internal/apachewords"
 	"github.com/caddy-ajp/caddy-ajp/stickyroute"
 )
 
@@ -201,7 +202,7 @@ func (b *balancerConfig) lbWord(d *cf.Dispenser, word string, args []string) err
 			b.failonstatus = append(b.failonstatus, code)
 		}
 	case "timeout":
-		dur, err := apacheDuration(args[0])
+		dur, err := apachewords.Duration(args[0])
 		if err != nil || dur < 0 {
 			return d.Errf("timeout: %q is not a duration (seconds, 500ms, 1m)", args[0])
 		}
@@ -276,7 +277,7 @@ func parseMember(d *cf.Dispenser, args []string) (member, error) {
 			}
 			m.route.Weight = &n
 		case "status":
-			if m.route.Status, err = memberStatus(v); err != nil {
+			if m.route.Status, err = apachewords.MemberStatus(v, true); err != nil {
 				return m, d.WrapErr(err)
 			}
 		case "redirect":
@@ -293,26 +294,6 @@ func parseMember(d *cf.Dispenser, args []string) (member, error) {
 		}
 	}
 	return m, nil
-}
-
-// memberStatus translates Apache's status flags into sticky_route
-// statuses; which flags exist is Apache's syntax.
-func memberStatus(v string) (string, error) {
-	flag := strings.TrimPrefix(v, "+")
-	if strings.HasPrefix(v, "-") && len(v) == 2 && strings.ContainsAny(strings.ToUpper(v[1:]), "DSHN") {
-		return stickyroute.StatusActive, nil // clearing a flag: active
-	}
-	switch strings.ToUpper(flag) {
-	case "D":
-		return stickyroute.StatusDisabled, nil
-	case "S":
-		return stickyroute.StatusStopped, nil
-	case "H":
-		return stickyroute.StatusStandby, nil
-	case "N":
-		return stickyroute.StatusDrain, nil
-	}
-	return "", fmt.Errorf("status %q is not supported: use +D (disabled), +S (stopped), +H (hot standby) or +N (drain)", v)
 }
 
 // matcherPrefix derives the client-facing path prefix from the directive's
