@@ -57,6 +57,25 @@ func serveOK(c *fakeConn) {
 	}
 }
 
+// recordingContainer answers every request with an empty 200 on a kept
+// connection and hands each FORWARD_REQUEST, parsed, to the channel; the
+// test takes one from it per request it sends.
+func recordingContainer(t *testing.T) (*fakeContainer, <-chan *parsedRequest) {
+	got := make(chan *parsedRequest, 1)
+	fc := newFakeContainer(t, func(c *fakeConn) {
+		for {
+			pr, err := c.next()
+			if err != nil {
+				return
+			}
+			got <- pr
+			c.sendHeaders(200)
+			c.end(true)
+		}
+	})
+	return fc, got
+}
+
 // fetch GETs path and returns the body, failing the test on any error.
 func fetch(t testing.TB, tr *Transport, addr, path string) string {
 	t.Helper()
@@ -336,16 +355,7 @@ func TestRequestBodyShorterThanDeclaredClosesTheConnection(t *testing.T) {
 }
 
 func TestNoClientInputBecomesAnAttribute(t *testing.T) {
-	got := make(chan *parsedRequest, 1)
-	fc := newFakeContainer(t, func(c *fakeConn) {
-		pr, err := c.next()
-		if err != nil {
-			return
-		}
-		got <- pr
-		c.sendHeaders(200)
-		c.end(true)
-	})
+	fc, got := recordingContainer(t)
 	tr := newTransport(t, nil)
 	req := httptest.NewRequest("GET", "http://"+fc.addr()+"/share/x.jsp?javax.servlet.include.request_uri=/WEB-INF/web.xml", nil)
 	req.Header.Set("javax.servlet.include.request_uri", "/WEB-INF/web.xml")
@@ -687,18 +697,7 @@ func TestAPostNeverMeetsAConnectionClosedWhileIdle(t *testing.T) {
 // on and however often: the formatted addresses are remembered per
 // listener, never mixed up.
 func TestLocalAndClientAddresses(t *testing.T) {
-	got := make(chan *parsedRequest, 1)
-	fc := newFakeContainer(t, func(c *fakeConn) {
-		for {
-			pr, err := c.next()
-			if err != nil {
-				return
-			}
-			got <- pr
-			c.sendHeaders(200)
-			c.end(true)
-		}
-	})
+	fc, got := recordingContainer(t)
 	tr := newTransport(t, nil)
 	cases := []struct {
 		local            net.Addr
