@@ -151,6 +151,14 @@ func Normalize(raw string) (string, error) {
 		return "", fmt.Errorf("%w: does not start with /", ErrInvalid)
 	}
 	p := StripParams(raw)
+	if isNormal(p) {
+		return p, nil // the common case: nothing to decode or resolve
+	}
+	return normalize(p)
+}
+
+// normalize is Normalize's full reading of a path without parameters.
+func normalize(p string) (string, error) {
 	if strings.Contains(strings.ToLower(p), "%2f") {
 		return "", fmt.Errorf("%w: encoded slash", ErrInvalid)
 	}
@@ -181,6 +189,31 @@ func Normalize(raw string) (string, error) {
 		res += "/"
 	}
 	return res, nil
+}
+
+// isNormal reports whether Normalize would return p (an absolute path
+// without path parameters) unchanged: nothing to decode, reject, merge or
+// resolve. It lets the common path through without allocating.
+func isNormal(p string) bool {
+	if strings.ContainsAny(p, "%\\\x00") {
+		return false
+	}
+	for i := 1; i <= len(p); {
+		j := strings.IndexByte(p[i:], '/')
+		if j < 0 {
+			j = len(p) - i
+		}
+		switch seg := p[i : i+j]; seg {
+		case ".", "..":
+			return false
+		case "":
+			if i+j < len(p) {
+				return false // "//": merged
+			}
+		}
+		i += j + 1
+	}
+	return true
 }
 
 // decode percent-decodes s once; ok is false for a malformed escape.

@@ -161,3 +161,31 @@ func FuzzCheckKeepsTomcatUnderTheMatchedPrefix(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNormalizeFastPath holds the allocation-free shortcut to the full
+// reading: a path it lets through unchanged is one the full reading leaves
+// unchanged too.
+func FuzzNormalizeFastPath(f *testing.F) {
+	for _, s := range []string{
+		"/", "/share", "/share/", "/share/page.jsp", "/share//x", "/share/./x", "/share/..",
+		"/share/x/.", "/share/%2e", "/share/a\\b", "/share/.x/..y/...", "/Share/Page.JSP",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if p == "" || p[0] != '/' || strings.IndexByte(p, ';') >= 0 || !isNormal(p) {
+			return
+		}
+		if got, err := normalize(p); err != nil || got != p {
+			t.Fatalf("isNormal(%q) but the full reading gives %q, %v", p, got, err)
+		}
+	})
+}
+
+func TestNormalizeCommonPathsDoNotAllocate(t *testing.T) {
+	for _, p := range []string{"/share/page/site/MyDashboard", "/share/res/css/app.css", "/share/", "/"} {
+		if n := testing.AllocsPerRun(100, func() { _, _ = Normalize(p) }); n != 0 {
+			t.Errorf("Normalize(%q): %v allocations, want 0", p, n)
+		}
+	}
+}
