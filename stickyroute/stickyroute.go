@@ -46,6 +46,13 @@ const (
 // request was already sent to, so a retry after a failure moves on.
 const triedVar = "sticky_route.tried"
 
+// triedList is triedVar's value. A request is rarely tried more than
+// twice: the list lives in its own array, one allocation per request.
+type triedList struct {
+	list []*reverseproxy.Upstream
+	buf  [2]*reverseproxy.Upstream
+}
+
 // StickyRoute selects the upstream named by the route suffix of the
 // request's session id.
 type StickyRoute struct {
@@ -124,7 +131,8 @@ type Route struct {
 	// admin API can override it at runtime.
 	Weight *int `json:"weight,omitempty"`
 
-	m *balancer.Member // its runtime state
+	m       *balancer.Member // its runtime state
+	nameVal any              // Name as the placeholder holds it, boxed once
 }
 
 // key is the route's identity in its balancer: its name, or for a route
@@ -186,6 +194,7 @@ func (s *StickyRoute) Provision(ctx caddy.Context) error {
 		}
 		if rt.Name != "" {
 			s.byName[rt.Name] = rt
+			rt.nameVal = rt.Name
 		}
 		s.byAddr[normAddr(rt.Upstream)] = rt
 		s.byDial[rt.Upstream] = rt
@@ -279,11 +288,19 @@ func normAddr(a string) string {
 // available, else fails over (or not, with nofailover).
 func (s *StickyRoute) Select(pool reverseproxy.UpstreamPool, r *http.Request, w http.ResponseWriter) *reverseproxy.Upstream {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	tried, _ := caddyhttp.GetVar(r.Context(), triedVar).([]*reverseproxy.Upstream)
+	tl, _ := caddyhttp.GetVar(r.Context(), triedVar).(*triedList)
+	var tried []*reverseproxy.Upstream
+	if tl != nil {
+		tried = tl.list
+	}
 
 	name, rt := s.sessionRoute(r)
 	if repl != nil {
-		repl.Set(PlaceholderSessionRoute, name)
+		if rt != nil {
+			repl.Set(PlaceholderSessionRoute, rt.nameVal) // no boxing per request
+		} else {
+			repl.Set(PlaceholderSessionRoute, name)
+		}
 	}
 	if rt == nil && name != "" {
 		s.logger.Debug("session route matches no route", zap.String("route", name))
@@ -298,7 +315,7 @@ func (s *StickyRoute) Select(pool reverseproxy.UpstreamPool, r *http.Request, w 
 		case s.NoFailover:
 			s.logger.Info("session's route cannot take the request; nofailover: none chosen",
 				zap.String("from_route", rt.Name), zap.String("why", why))
-			s.set(repl, r, tried, nil, rt)
+			s.set(repl, r, tl, nil, rt)
 			return nil
 		case rt.Redirect != "":
 			if red := s.byName[rt.Redirect]; red != nil && takesNew(red.status()) {
@@ -315,7 +332,7 @@ func (s *StickyRoute) Select(pool reverseproxy.UpstreamPool, r *http.Request, w 
 		s.logFailover(rt, chosen, why)
 	}
 	s.count(rt, chosen, why, tried)
-	s.set(repl, r, tried, chosen, rt)
+	s.set(repl, r, tl, chosen, rt)
 	return chosen
 }
 
@@ -363,13 +380,18 @@ func (s *StickyRoute) logFailover(from *Route, to *reverseproxy.Upstream, why st
 }
 
 // set records the choice: the placeholders and the tried list.
-func (s *StickyRoute) set(repl *caddy.Replacer, r *http.Request, tried []*reverseproxy.Upstream, chosen *reverseproxy.Upstream, rt *Route) {
+func (s *StickyRoute) set(repl *caddy.Replacer, r *http.Request, tl *triedList, chosen *reverseproxy.Upstream, rt *Route) {
 	if repl != nil {
 		changed := rt != nil && (chosen == nil || s.routeOf(chosen) != rt)
 		repl.Set(PlaceholderRouteChanged, changed)
 	}
 	if chosen != nil {
-		caddyhttp.SetVar(r.Context(), triedVar, append(tried, chosen))
+		if tl == nil {
+			tl = new(triedList)
+			tl.list = tl.buf[:0]
+			caddyhttp.SetVar(r.Context(), triedVar, tl)
+		}
+		tl.list = append(tl.list, chosen)
 	}
 }
 
