@@ -31,6 +31,12 @@ func (h h2loadRun) run(ctx context.Context, sc scenario, baseURL string, d time.
 		"-D", strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second))),
 		"--log-file=" + logFile,
 	}
+	if sc.Proto == protoHTTP {
+		args = append(args, "--h1")
+	}
+	if sc.Rate > 0 {
+		args = append(args, "--rps", strconv.Itoa(sc.Rate))
+	}
 	if sc.Post {
 		args = append(args, "-d", h.postFile, "-H", "content-type: application/octet-stream")
 	}

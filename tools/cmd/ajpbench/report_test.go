@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -167,5 +168,28 @@ func TestIssue16TargetsTakeTheBetterApacheSizing(t *testing.T) {
 	b.results = b.results[2:3]
 	if out := renderIssue16Targets(b); !strings.Contains(out, "Not checked") {
 		t.Errorf("without Apache:\n%s", out)
+	}
+}
+
+// With tiny-3k in the run, the equal-load comparison is this run's numbers;
+// without it, the dated record of the run that had it.
+func TestEqualLoadComesFromTheRunWhenItHasTiny3k(t *testing.T) {
+	var w strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
+	b := &bench{cfg: config{rounds: 1}}
+	renderEqualLoad(b, p)
+	if !strings.Contains(w.String(), "measured apart from this run, 2026-12-02") {
+		t.Errorf("without tiny-3k:\n%s", w.String())
+	}
+	w.Reset()
+	// 30 000 requests each; Tomcat 3.0 s and 2.0 s, proxy 4.5 s and 3.0 s
+	b.results = append(b.results,
+		fakeRun(1, "tiny-3k", caddyAJP, 3000, 30000, 8*time.Millisecond, 4.5, 3.0, 60000),
+		fakeRun(1, "tiny-3k", apacheProxyAJP, 3000, 30000, 6*time.Millisecond, 3.0, 2.0, 45000))
+	renderEqualLoad(b, p)
+	for _, want := range []string{"same 3000 req/s", "1.00 s/10k requests behind caddy-ajp and 0.67 behind apache-proxy_ajp (1.50×)", "parking 2.00 and 1.50", "caddy-ajp 1.50 s/10k, apache-proxy_ajp 1.00 (1.50×)"} {
+		if !strings.Contains(w.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, w.String())
+		}
 	}
 }

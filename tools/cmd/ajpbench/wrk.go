@@ -38,6 +38,8 @@ type scenario struct {
 	Script  string // wrk Lua script in the scripts directory, "" for GET
 	Post    bool   // h2load: POST the 64 KiB postBody
 	Short   bool   // measured for the short duration (config.short)
+	Rate    int    // h2load --rps per connection: a fixed offered rate, not the most a front end can do
+	Extra   bool   // run only when named: not in all or its group
 	Desc    string
 }
 
@@ -45,6 +47,9 @@ type scenario struct {
 func (sc scenario) load() string {
 	switch sc.Tool {
 	case toolH2load:
+		if sc.Rate > 0 {
+			return fmt.Sprintf("h2load %d threads, %d connections, %d req/s each (%d req/s offered)", sc.Threads, sc.Conns, sc.Rate, sc.Rate*sc.Conns)
+		}
 		return fmt.Sprintf("h2load %d threads, %d connections × %d streams", sc.Threads, sc.Conns, sc.Streams)
 	case toolMix:
 		return fmt.Sprintf("mix client, %d users (one HTTP/2 connection each)", sc.Conns)
@@ -67,6 +72,9 @@ var allScenarios = []scenario{
 	{Name: "post64k", Proto: protoHTTP, Tool: toolWrk, Path: "/share/echo.jsp", Threads: 2, Conns: 16, Script: "post64k.lua", Short: true, Desc: postDesc},
 	{Name: "c1000", Proto: protoHTTP, Tool: toolWrk, Path: "/share/tiny.jsp", Threads: 2, Conns: 1000, Short: true,
 		Desc: "GET /share/tiny.jsp, 1000 concurrent keep-alive connections"},
+	// the investigation of Tomcat's CPU per request behind each proxy, run by name
+	{Name: "tiny-3k", Proto: protoHTTP, Tool: toolH2load, Path: "/share/tiny.jsp", Threads: 2, Conns: 50, Streams: 1, Rate: 60, Extra: true,
+		Desc: tinyDesc + ", at a fixed rate: every front end is given the same 3000 req/s, below what any of them can do, so the CPU and park columns compare what one request costs each side at equal load (req/s says only whether the rate was held)"},
 	{Name: "tls-tiny", Proto: protoHTTPS, Tool: toolWrk, Path: "/share/tiny.jsp", Threads: 2, Conns: 50, Desc: tinyDesc + ", HTTPS"},
 	{Name: "tls-1MiB", Proto: protoHTTPS, Tool: toolWrk, Path: "/share/bytes.jsp?n=1048576", Threads: 2, Conns: 16, Desc: mibDesc + ", HTTPS"},
 	{Name: "tls-post64k", Proto: protoHTTPS, Tool: toolWrk, Path: "/share/echo.jsp", Threads: 2, Conns: 16, Script: "post64k.lua", Desc: postDesc + ", HTTPS"},
