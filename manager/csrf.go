@@ -1,14 +1,18 @@
 package manager
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/caddyserver/certmagic"
 )
 
 // The page's changes are plain HTML form POSTs made by a browser that
@@ -16,8 +20,8 @@ import (
 // that browser post a change. Three checks, each enough on its own against
 // a cross-site form, together against what one of them misses:
 //
-//   - a token in each form: an HMAC, under a random key of this process, of
-//     a random session id that a SameSite=Strict, HttpOnly cookie holds.
+//   - a token in each form: an HMAC, under a random key kept in Caddy's
+//     storage, of a random session id that a SameSite=Strict, HttpOnly cookie holds.
 //     Another site can neither read the page (so not the token) nor make
 //     the browser send the cookie with its own POST;
 //   - the browser's own word: Sec-Fetch-Site, when sent, must be
@@ -25,17 +29,48 @@ import (
 //   - Origin, or else Referer, when sent, must be the request's own scheme
 //     and host.
 //
-// The key lives as long as the process (across reloads): after a restart a
-// page loaded before it gets 403 once, and a reload of the page fixes it.
-// Instances behind a load balancer that does not keep a client on one
-// instance each need their own page address.
+// The key is made once and kept in Caddy's storage (formKeyName), so a page
+// stays valid across reloads and restarts, and instances that share the
+// storage accept each other's tokens (behind a load balancer that does not
+// keep a client on one instance). Only when the storage cannot be read or
+// written does a process keep a key of its own (logged at WARN).
 
 // sessionCookie names the cookie that holds the session id.
 const sessionCookie = "ajp_manager_session"
 
-// tokenKey is the per-process key of the tokens.
+// formKeyName is where the key of the form tokens lives in Caddy's storage.
+const formKeyName = "ajp/manager/form_key"
+
+// formKeyLen is the key's length in bytes.
+const formKeyLen = 32
+
+// loadFormKey returns the key of the form tokens kept in st, making and
+// storing one when there is none (or a malformed one). It holds the
+// storage's lock meanwhile, so instances starting together agree on one.
+func loadFormKey(ctx context.Context, st certmagic.Storage) ([]byte, error) {
+	if err := st.Lock(ctx, formKeyName); err != nil {
+		return nil, err
+	}
+	defer st.Unlock(context.WithoutCancel(ctx), formKeyName) //nolint:errcheck // a stale lock expires
+	k, err := st.Load(ctx, formKeyName)
+	if err == nil && len(k) == formKeyLen {
+		return k, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	k = make([]byte, formKeyLen)
+	rand.Read(k) // never fails (crypto/rand, Go ≥ 1.24)
+	if err := st.Store(ctx, formKeyName, k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// tokenKey is the key of a process whose storage failed it (and of a page
+// not provisioned, in tests).
 var tokenKey = func() []byte {
-	k := make([]byte, 32)
+	k := make([]byte, formKeyLen)
 	rand.Read(k) // never fails (crypto/rand, Go ≥ 1.24)
 	return k
 }()
@@ -52,9 +87,9 @@ func validSessionID(s string) bool {
 	return err == nil && len(b) == 32
 }
 
-// token is the form token of a session.
-func token(sessionID string) string {
-	mac := hmac.New(sha256.New, tokenKey)
+// token is the form token of a session under key.
+func token(key []byte, sessionID string) string {
+	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte("ajp_manager form\x00"))
 	mac.Write([]byte(sessionID))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
@@ -88,7 +123,7 @@ func cookiePath(path string) string {
 
 // checkPost refuses a POST that another site may have made: the reason,
 // or nil.
-func checkPost(r *http.Request) error {
+func checkPost(r *http.Request, key []byte) error {
 	switch r.Header.Get("Sec-Fetch-Site") {
 	case "", "same-origin", "none":
 	default:
@@ -113,7 +148,7 @@ func checkPost(r *http.Request) error {
 		return errors.New("no session cookie")
 	}
 	got := r.PostForm.Get("token")
-	if !hmac.Equal([]byte(got), []byte(token(c.Value))) {
+	if !hmac.Equal([]byte(got), []byte(token(key, c.Value))) {
 		return errors.New("missing or wrong form token")
 	}
 	return nil

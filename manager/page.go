@@ -2,6 +2,7 @@ package manager
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -41,6 +42,7 @@ type Page struct {
 	ReadOnly bool `json:"read_only,omitempty"`
 
 	logger *zap.Logger
+	key    []byte // of the form tokens (csrf.go); nil: tokenKey
 }
 
 // CaddyModule returns the Caddy module information.
@@ -51,10 +53,28 @@ func (Page) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision keeps the logger.
+// Provision keeps the logger and takes the form tokens' key from Caddy's
+// storage.
 func (p *Page) Provision(ctx caddy.Context) error {
 	p.logger = ctx.Logger()
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	k, err := loadFormKey(c, ctx.Storage())
+	if err != nil {
+		p.logger.Warn("the form token key is not in storage; this process keeps its own, so a page from another instance, or from before a restart, gets 403 once",
+			zap.String("storage_key", formKeyName), zap.Error(err))
+		return nil
+	}
+	p.key = k
 	return nil
+}
+
+// formKey is the key of the form tokens.
+func (p *Page) formKey() []byte {
+	if p.key != nil {
+		return p.key
+	}
+	return tokenKey
 }
 
 //go:embed page.html.tmpl page.css
@@ -118,7 +138,7 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Han
 	case http.MethodGet, http.MethodHead:
 		d.Refresh = refresh(r)
 		if !p.ReadOnly {
-			d.Token = token(session(w, r, orig.URL.Path))
+			d.Token = token(p.formKey(), session(w, r, orig.URL.Path))
 		}
 		for _, b := range balancer.Balancers() {
 			d.Balancers = append(d.Balancers, View(b))
@@ -141,7 +161,7 @@ func (p *Page) change(w http.ResponseWriter, r *http.Request, d *pageData) error
 	if err := r.ParseForm(); err != nil {
 		return p.fail(w, d, http.StatusBadRequest, "Cannot read the form: "+err.Error())
 	}
-	if err := checkPost(r); err != nil {
+	if err := checkPost(r, p.formKey()); err != nil {
 		p.logger.Debug("balancer manager refused a change", zap.String("reason", err.Error()),
 			zap.String("remote", r.RemoteAddr), zap.String("user", d.User))
 		return p.fail(w, d, http.StatusForbidden, "Refused: this change did not come from this page ("+err.Error()+"). Reload the page and try again.")
