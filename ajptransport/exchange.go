@@ -376,18 +376,13 @@ func (ex *exchange) readBody(p []byte) (int, error) {
 		limit = min(limit, ex.bodyUnread)
 	}
 	if limit <= int64(len(p)) { // the rest fits: no copy
-		n, err := ex.body.Read(p)
-		ex.bodyUnread -= int64(n)
-		return n, err
+		return ex.readClient(p)
 	}
 	if ex.aheadBuf == nil {
 		ex.aheadBuf = aheadPool.Get().(*[]byte)
 	}
 	buf := (*ex.aheadBuf)[:limit]
-	m, err := ex.body.Read(buf)
-	if ex.bodyUnread >= 0 {
-		ex.bodyUnread -= int64(m)
-	}
+	m, err := ex.readClient(buf)
 	n := copy(p, buf[:m])
 	ex.ahead = buf[n:m]
 	if err != nil && len(ex.ahead) > 0 {
@@ -396,24 +391,21 @@ func (ex *exchange) readBody(p []byte) (int, error) {
 	return n, err
 }
 
-// readBodyFull fills p from the client's body, as io.ReadFull does.
-func (ex *exchange) readBodyFull(p []byte) error {
-	n := 0
-	for n < len(p) {
-		m, err := ex.readBody(p[n:])
-		n += m
-		if err != nil {
-			if n == len(p) && err == io.EOF {
-				return nil
-			}
-			if n > 0 && err == io.EOF {
-				return io.ErrUnexpectedEOF
-			}
-			return err
-		}
+// readClient is one read of the client's body, counted against its length
+// when that is known.
+func (ex *exchange) readClient(p []byte) (int, error) {
+	n, err := ex.body.Read(p)
+	if ex.bodyUnread >= 0 {
+		ex.bodyUnread -= int64(n)
 	}
-	return nil
+	return n, err
 }
+
+// bodyReader reads the client's body through the exchange's read-ahead
+// (readBody), for io.ReadFull.
+type bodyReader struct{ ex *exchange }
+
+func (b bodyReader) Read(p []byte) (int, error) { return b.ex.readBody(p) }
 
 // discard closes the connection of a failed or abandoned exchange.
 func (ex *exchange) discard() {

@@ -77,7 +77,7 @@ func (t *Transport) prepare(r *http.Request) (ex *exchange, refusal *http.Respon
 		start := len(b)
 		b = ajp.AppendBodyChunkHeader(b, n)
 		b = b[:len(b)+n]
-		if err := ex.readBodyFull(b[start+ajp.BodyChunkOverhead:]); err != nil {
+		if _, err := io.ReadFull(bodyReader{ex}, b[start+ajp.BodyChunkOverhead:]); err != nil {
 			ex.release()
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF // the body ended before its Content-Length
