@@ -511,7 +511,8 @@ func renderEqualLoad(b *bench, p func(string, ...any)) {
 		p("The proxy's own CPU per request at equal load: caddy-ajp 1.11 s/10k, apache-proxy_ajp 0.92 (1.2×), mod_jk 0.87, stock Caddy 1.30. That, Caddy's own work per request, is what sets the rate.\n\n")
 		return
 	}
-	p("**At equal load** (tiny-3k in this run: every front end is given the same %d req/s with `h2load --h1 --rps`): ", allScenarioRate("tiny-3k"))
+	sc, _ := selectScenarios("tiny-3k")
+	p("**At equal load** (tiny-3k in this run: every front end is given the same %d req/s with `h2load --h1 --rps`): ", sc[0].offered())
 	p("Tomcat spent %s s/10k requests behind caddy-ajp and %s behind %s (%.2f×), parking %.2f and %.2f times per request; ",
 		fmtNum(c.Tomcat10k, 2), fmtNum(a.Tomcat10k, 2), apacheProxyAJP, c.Tomcat10k/a.Tomcat10k, c.TomcatSwitches, a.TomcatSwitches)
 	if t, ok := b.summary("tiny", caddyAJP); ok {
@@ -520,14 +521,4 @@ func renderEqualLoad(b *bench, p func(string, ...any)) {
 		}
 	}
 	p("The proxy's own CPU per request at equal load: caddy-ajp %s s/10k, %s %s (%.2f×).\n\n", fmtNum(c.CPU10k, 2), apacheProxyAJP, fmtNum(a.CPU10k, 2), c.CPU10k/a.CPU10k)
-}
-
-// allScenarioRate is the offered rate of a fixed-rate scenario.
-func allScenarioRate(name string) int {
-	for _, sc := range allScenarios {
-		if sc.Name == name {
-			return sc.Rate * sc.Conns
-		}
-	}
-	return 0
 }

@@ -48,7 +48,7 @@ func (sc scenario) load() string {
 	switch sc.Tool {
 	case toolH2load:
 		if sc.Rate > 0 {
-			return fmt.Sprintf("h2load %d threads, %d connections, %d req/s each (%d req/s offered)", sc.Threads, sc.Conns, sc.Rate, sc.Rate*sc.Conns)
+			return fmt.Sprintf("h2load %d threads, %d connections, %d req/s each (%d req/s offered)", sc.Threads, sc.Conns, sc.Rate, sc.offered())
 		}
 		return fmt.Sprintf("h2load %d threads, %d connections × %d streams", sc.Threads, sc.Conns, sc.Streams)
 	case toolMix:
@@ -56,6 +56,10 @@ func (sc scenario) load() string {
 	}
 	return fmt.Sprintf("wrk %d threads, %d connections", sc.Threads, sc.Conns)
 }
+
+// offered is the rate a fixed-rate scenario gives every front end, in
+// req/s; 0 for the others.
+func (sc scenario) offered() int { return sc.Rate * sc.Conns }
 
 // TLS is whether sc goes to the front end's HTTPS listener.
 func (sc scenario) TLS() bool { return sc.Proto != protoHTTP }
